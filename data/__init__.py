@@ -1,0 +1,1 @@
+"""Sample data shipped with Olive Lab (the travel Q&A set)."""

@@ -1,0 +1,1 @@
+"""Headless subcommands of olive-lab, one module each (add_parser + run)."""

@@ -1,0 +1,1 @@
+"""The Textual wizard: presents the steps of olive_lab.steps; never re-implements them."""
