@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -93,5 +94,6 @@ class StepPlan:
         """The argv as a person would type it in the work folder (copyable; paths relative where possible)."""
         if not self.argv:
             return ""
-        words = [workspace.relative(a) if a.startswith(str(workspace.root)) else a for a in self.argv]
+        words = ["python" if a == sys.executable else workspace.relative(a) if a.startswith(str(workspace.root))
+                 else a for a in self.argv]
         return shlex.join(words)

@@ -1,0 +1,152 @@
+"""`olive-lab run`: the whole lab (or part of it) headless, with live progress and a summary table."""
+
+from __future__ import annotations
+
+import argparse
+
+from olive_lab.cli import EXIT_BLOCKED, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_lab_options
+
+SAMPLE_PROMPT = "What should I not miss on a first visit to Lisbon?"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run the lab's steps headless (model, quantize, finetune, optimize, chat)",
+                       description="Run the lab's steps in order. Steps whose inputs did not change are skipped. "
+                                   "The run continues if this terminal goes away; `olive-lab status --follow` "
+                                   "re-attaches.")
+    add_lab_options(p)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--from", dest="from_step", metavar="STEP", help="start at STEP (and run the ones after)")
+    which.add_argument("--only", metavar="STEP", help="run only STEP")
+    p.add_argument("--force", action="store_true", help="run the steps even if their outputs are up to date")
+    p.add_argument("--detach", action="store_true", help="start the run and return at once")
+    p.add_argument("--no-chat", action="store_true", help="do not end with a sample chat reply")
+    p.add_argument("--verbose", "-v", action="store_true", help="print every log line")
+    p.set_defaults(run=run)
+
+
+def selected_steps(from_step: str | None, only: str | None) -> list[str] | str:
+    """The runnable steps asked for, or an error message."""
+    from olive_lab.steps.pipeline import RUNNABLE
+
+    chosen = only or from_step
+    if chosen is None:
+        return list(RUNNABLE)
+    if chosen not in RUNNABLE:
+        return f"unknown step {chosen!r}: choose one of {', '.join(RUNNABLE)}"
+    return [chosen] if only else list(RUNNABLE[RUNNABLE.index(chosen):])
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from olive_lab.steps import pipeline, runner
+
+    console = Console(highlight=False)
+    steps = selected_steps(args.from_step, args.only)
+    if isinstance(steps, str):
+        console.print(f"[red]olive-lab run: {steps}[/]")
+        return EXIT_USAGE
+    lab = pipeline.load_lab(args.workdir, args.profile, args.model, args.data)
+    console.print(f"[bold]Olive Lab[/] · profile [cyan]{lab.profile.name}[/] · work folder {lab.workspace.root}")
+    if (handle := runner.attach(lab)) is not None:
+        console.print("[yellow]A run is already active here; following it.[/]")
+        return follow_run(console, handle, args.verbose)
+    if "finetune" in steps and (code := check_data(console, lab)) != EXIT_OK:
+        return code
+    pending = first_step_to_run(lab, steps, args.force)
+    if pending is None:
+        for step in steps:
+            console.print(f"[dim]↷ {step:<9} {pipeline.decide(lab, step).reason}[/]")
+        code = EXIT_OK
+    else:
+        try:
+            handle = runner.start(lab, steps[steps.index(pending):], force=args.force)
+        except runner.AlreadyRunning as exc:
+            console.print(f"[red]{exc}[/]")
+            return EXIT_BLOCKED
+        if args.detach:
+            console.print(f"Started in the background. Follow it with: olive-lab status --follow -w {lab.workspace.root}")
+            return EXIT_OK
+        for step in steps[:steps.index(pending)]:
+            console.print(f"[dim]↷ {step:<9} {pipeline.decide(lab, step).reason}[/]")
+        code = follow_run(console, handle, args.verbose)
+    if code == EXIT_OK and not args.no_chat and steps[-1] == "optimize":
+        sample_chat(console, lab)
+    summary(console, lab)
+    return code
+
+
+def first_step_to_run(lab, steps: list[str], force: bool) -> str | None:
+    """The first step whose outputs are missing or stale; later ones are decided again once it has run."""
+    from olive_lab.steps import pipeline
+
+    return next((s for s in steps if pipeline.decide(lab, s, force).run), None)
+
+
+def check_data(console, lab) -> int:
+    from olive_lab.steps.data import inspect_dataset
+
+    report = inspect_dataset(lab.dataset)
+    if report.ok:
+        return EXIT_OK
+    console.print(f"[red]The dataset {lab.dataset} has {len(report.errors)} error(s); fine-tuning would fail:[/]")
+    for problem in report.errors[:10]:
+        console.print(f"  line {problem.line}: {problem.message}")
+    console.print("Fix them (see `olive-lab data`), or pass --data with another file.")
+    return EXIT_FAILED
+
+
+def follow_run(console, handle, verbose: bool) -> int:
+    """Follow every step of a run to its end. Ctrl+C cancels the run (it would otherwise go on detached)."""
+    from olive_lab.follow import show
+    from olive_lab.steps.events import Failed
+    from olive_lab.steps.workspace import StepState
+
+    try:
+        for step in handle.steps:
+            started = StepState.load(handle.workspace, step).started_at
+            end = show(console, step, handle.follow(step), verbose, started)
+            if isinstance(end, Failed):
+                return EXIT_CANCELLED if end.cancelled else EXIT_FAILED
+    except KeyboardInterrupt:
+        console.print("[yellow]Cancelling the run (stopping the running step's processes)...[/]")
+        handle.cancel()
+        return EXIT_CANCELLED
+    return EXIT_OK
+
+
+def sample_chat(console, lab) -> None:
+    """End the headless lab the way the written lab does: a reply from the model, base and fine-tuned."""
+    from olive_lab.steps.chat import ChatSession
+
+    session = ChatSession.for_lab(lab)
+    console.print(f"\n[bold]Chat[/] · {SAMPLE_PROMPT}")
+    for use_adapter in (False, True):
+        if use_adapter and not session.has_adapter:
+            continue
+        reply = session.reply(SAMPLE_PROMPT, use_adapter=use_adapter, max_new_tokens=60)
+        stats = session.last_stats
+        label = "adapter on " if use_adapter else "adapter off"
+        speed = f"{stats.tokens_per_s:.0f} tok/s" if stats.tokens_per_s else "-"
+        console.print(f"  [cyan]{label}[/] [dim]({stats.tokens} tokens, {speed})[/]: {reply.strip()[:300]}")
+
+
+def summary(console, lab) -> None:
+    from rich.table import Table
+
+    from olive_lab.follow import clock
+    from olive_lab.steps import pipeline
+
+    table = Table(title="Lab status", title_justify="left")
+    for column in ("step", "status", "time", "output", "size"):
+        table.add_column(column)
+    states = pipeline.status(lab)
+    for step in pipeline.RUNNABLE:
+        state = states[step]
+        output = next(iter(state.outputs.values()), "")
+        size = pipeline.output_size(lab.workspace.root / output) if output else 0
+        status = state.status + (" (found)" if state.found_by_hand else "")
+        table.add_row(step, status, clock(state.duration_s) if state.started_at else "", output,
+                      f"{size / 1e6:.1f} MB" if size else "")
+    console.print(table)

@@ -1,0 +1,47 @@
+"""Step 3: quantize the base model (AWQ on a GPU, RTN int4 as the CPU stand-in) to show the size win."""
+
+from __future__ import annotations
+
+import sys
+
+from .lab import Lab, StepPlan
+from .olive_cli import HF_MODEL_FILES, missing_files, olive_argv
+
+EXPLAIN = (
+    "Quantizing stores the model's weights in 4 bits instead of 16 or 32, so the model is several times "
+    "smaller and faster to load. AWQ (activation-aware weight quantization) first runs a little calibration "
+    "data through the model to find which weights matter most and protects them, so accuracy drops less than "
+    "with plain rounding. The lab quantizes before fine-tuning so that the adapter can learn to make up for "
+    "what quantization lost."
+)
+RTN_EXPLAIN = (
+    " On this profile Olive's RTN (round-to-nearest) int4 stands in for AWQ, which needs a CUDA GPU: same idea, "
+    "no calibration."
+)
+
+
+def plan(lab: Lab) -> StepPlan:
+    profile = lab.profile
+    out = lab.quantized_dir
+    if profile.quantize_algorithm == "awq":
+        argv = (sys.executable, "-m", "olive_lab.steps.awq", "--model", str(lab.base_dir),
+                "--data", str(lab.dataset), "--output", str(out))
+        title, explain = "Quantize with AWQ", EXPLAIN
+    else:
+        argv = olive_argv("quantize", "-m", str(lab.base_dir), "--algorithm", "rtn", "--precision", "int4",
+                          "-o", str(out))
+        title, explain = "Quantize (RTN int4)", EXPLAIN + RTN_EXPLAIN
+    return StepPlan(
+        step="quantize", title=title, explain=explain, argv=argv,
+        inputs=(lab.base_dir,), outputs={"model": out / "model"},
+        settings={"algorithm": profile.quantize_algorithm},
+        notes=tuple(n for n in (profile.notes.get("quantize"),) if n),
+        expected_s=profile.expected_s.get("quantize"), expected_disk_gb=profile.disk_gb * 0.1,
+    )
+
+
+def verify(lab: Lab) -> list[str]:
+    """Olive writes `<out>/model/` (0.13); a hand-run older Olive wrote the model files into `<out>` itself."""
+    out = lab.quantized_dir
+    nested = out / "model"
+    return missing_files(nested if nested.is_dir() else out, HF_MODEL_FILES)

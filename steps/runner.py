@@ -1,0 +1,209 @@
+"""Run the lab's long steps so that they outlive the front end, and follow them from any front end.
+
+`start` spawns one supervisor process in its own session (a closed terminal or SSH drop does not reach it). The
+supervisor runs each step's argv in a process group of its own, tees every byte to `logs/<step>.log`, verifies the
+outputs (Olive reports some failures with exit code 0) and writes the step's state. Front ends never talk to the
+supervisor: they read the log and the state files, so a wizard opened later sees the same run from its start.
+"""
+
+from __future__ import annotations
+
+import codecs
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .events import Event, Failed, Finished
+from .lab import Lab
+from .logparse import LogParser
+from .workspace import CANCELLED, DONE, FAILED, RUNNING, STATE_DIR, StepState, Workspace
+
+LOCK_FILE, RUN_FILE, CANCEL_FILE = "run.lock", "run.json", "cancel"
+QUEUED, SKIPPED, NOT_RUN = "queued", "skipped", "not run"
+
+
+class AlreadyRunning(RuntimeError):
+    """A run is active in this work folder; there is never more than one."""
+
+    def __init__(self, step: str | None):
+        super().__init__(f"A run is already active in this work folder (step: {step or 'starting'}). "
+                         "Follow it with `olive-lab status --follow`, or cancel it first.")
+        self.step = step
+
+
+def _run_dir(workspace: Workspace) -> Path:
+    return workspace.root / STATE_DIR
+
+
+def run_active(workspace: Workspace) -> bool:
+    """True while a supervisor holds the work folder's lock (robust against stale pids)."""
+    path = _run_dir(workspace) / LOCK_FILE
+    if not path.exists():
+        return False
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
+
+
+def read_run(workspace: Workspace) -> dict:
+    try:
+        return json.loads((_run_dir(workspace) / RUN_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def start(lab: Lab, steps: list[str], force: bool = False) -> RunHandle:
+    """Start a detached run of `steps` (in order) and return a handle to follow it."""
+    ws = lab.workspace
+    if run_active(ws):
+        raise AlreadyRunning(read_run(ws).get("current"))
+    run_dir = _run_dir(ws)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / CANCEL_FILE).unlink(missing_ok=True)
+    token = f"{os.getpid()}-{time.time_ns()}"
+    argv = [sys.executable, "-m", "olive_lab.steps.supervisor", str(ws.root), token, *steps]
+    if force:
+        argv.append("--force")
+    ws.logs_dir.mkdir(parents=True, exist_ok=True)
+    with open(ws.logs_dir / "supervisor.log", "ab") as err:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True,
+                                cwd=ws.root)
+    handle = RunHandle(lab, list(steps))
+    # Wait until the supervisor has taken the lock and written its run file, so follow() never sees an older run.
+    deadline = time.monotonic() + 30
+    while read_run(ws).get("token") != token:
+        if proc.poll() is not None:
+            raise RuntimeError(f"The runner exited at start (code {proc.returncode}); "
+                               f"see {ws.logs_dir / 'supervisor.log'}")
+        if time.monotonic() > deadline:
+            raise RuntimeError("The runner did not start within 30 s")
+        time.sleep(0.02)
+    return handle
+
+
+def attach(lab: Lab) -> RunHandle | None:
+    """The run active in this work folder, if any: a new front end follows it from the start of its logs."""
+    if not run_active(lab.workspace):
+        return None
+    return RunHandle(lab, list(read_run(lab.workspace).get("steps", [])))
+
+
+@dataclass
+class RunHandle:
+    lab: Lab
+    steps: list[str]
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.lab.workspace
+
+    def alive(self) -> bool:
+        return run_active(self.workspace)
+
+    def current_step(self) -> str | None:
+        return read_run(self.workspace).get("current") if self.alive() else None
+
+    def decision(self, step: str) -> tuple[str, str]:
+        """(status in this run: queued/skipped/running/done/failed/cancelled/not run, reason)."""
+        run = read_run(self.workspace)
+        return run.get("status", {}).get(step, QUEUED), run.get("reasons", {}).get(step, "")
+
+    def follow(self, step: str, poll_s: float = 0.1) -> Iterator[Event]:
+        """Every event of `step` in this run, from the start of its log, live; ends with Finished or Failed."""
+        while True:
+            status, reason = self.decision(step)
+            if status == SKIPPED:
+                yield Finished(StepState.load(self.workspace, step).outputs, None, skipped=True)
+                return
+            if status != QUEUED:
+                break
+            if not self.alive():
+                yield Failed(f"Not run: {reason or 'the run ended before this step'}", cancelled=False)
+                return
+            time.sleep(poll_s)
+        if status == NOT_RUN:
+            yield Failed(reason or "Not run.")
+            return
+        yield from follow_log(self.workspace, step, poll_s, self.alive)
+
+    def cancel(self, grace_s: float = 10.0) -> None:
+        """Stop the run: SIGTERM to the running step's process group, SIGKILL after `grace_s`."""
+        ws = self.workspace
+        (_run_dir(ws) / CANCEL_FILE).write_text(str(time.time()))
+        step = read_run(ws).get("current")
+        pid = StepState.load(ws, step).pid if step else None
+        if pid:
+            terminate_group(pid, grace_s)
+        deadline = time.monotonic() + grace_s + 5
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def wait(self, poll_s: float = 0.1) -> dict[str, StepState]:
+        while self.alive():
+            time.sleep(poll_s)
+        return {s: StepState.load(self.workspace, s) for s in self.steps}
+
+
+def terminate_group(pgid: int, grace_s: float) -> None:
+    """SIGTERM the whole group (Olive, its trainer, its workers), then SIGKILL what is left after the grace."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def final_event(state: StepState) -> Event:
+    if state.status == DONE:
+        return Finished(state.outputs, state.duration_s)
+    return Failed(state.reason or f"The step ended as {state.status}.", state.advice, state.exit_code,
+                  cancelled=state.status == CANCELLED)
+
+
+def follow_log(workspace: Workspace, step: str, poll_s: float = 0.1, alive=None) -> Iterator[Event]:
+    """Parse `logs/<step>.log` from its start and follow it while the step runs; finish with its final event."""
+    alive = alive or (lambda: run_active(workspace))
+    path = workspace.log_path(step)
+    parser = LogParser()
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    while not path.exists():
+        if StepState.load(workspace, step).status != RUNNING or not alive():
+            break
+        time.sleep(poll_s)
+    with open(path, "rb") if path.exists() else open(os.devnull, "rb") as fh:
+        while True:
+            data = fh.read(1 << 16)
+            if data:
+                yield from parser.feed(decoder.decode(data))
+                continue
+            state = StepState.load(workspace, step)
+            if state.status != RUNNING or not alive():
+                rest = fh.read()
+                yield from parser.feed(decoder.decode(rest, final=True))
+                yield from parser.flush()
+                if state.status == RUNNING:  # the supervisor died without writing an end
+                    state.status, state.reason = FAILED, "interrupted: the process running it is gone"
+                yield final_event(state)
+                return
+            time.sleep(poll_s)
