@@ -148,6 +148,9 @@ class LogParser:
         if not text.strip():
             return
         if event := parse_phase(text) or parse_loss(text):
+            if isinstance(event, Loss) and event.step is None and self._last_progress is not None:
+                # The trainer prints its loss right after its step bar: that bar's count is the step.
+                event = Loss(event.value, int(self._last_progress.current), event.epoch)
             events.append(event)
         events.append(LogLine(text, NON_SGR_RE.sub("", raw)))
 
