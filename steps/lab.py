@@ -96,4 +96,11 @@ class StepPlan:
             return ""
         words = ["python" if a == sys.executable else workspace.relative(a) if a.startswith(str(workspace.root))
                  else a for a in self.argv]
-        return shlex.join(words)
+        return " ".join(_shell_word(w) for w in words)
+
+
+def _shell_word(word: str) -> str:
+    """Quote for bash; newlines as $'...\\n...' so the command stays on one copyable line."""
+    if "\n" not in word:
+        return shlex.quote(word)
+    return "$'" + word.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
