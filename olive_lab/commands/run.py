@@ -85,15 +85,16 @@ def first_step_to_run(lab, steps: list[str], force: bool) -> str | None:
 
 
 def check_data(console, lab) -> int:
-    from olive_lab.steps.data import inspect_dataset
+    """Fine-tuning on a broken dataset fails minutes in; say so before anything runs."""
+    from rich.text import Text
+
+    from olive_lab.steps.data import describe_errors, inspect_dataset
 
     report = inspect_dataset(lab.dataset)
     if report.ok:
         return EXIT_OK
-    console.print(f"[red]The dataset {lab.dataset} has {len(report.errors)} error(s); fine-tuning would fail:[/]")
-    for problem in report.errors[:10]:
-        console.print(f"  line {problem.line}: {problem.message}")
-    console.print("Fix them (see `olive-lab data`), or pass --data with another file.")
+    console.print(Text(describe_errors(report, limit=10), style="red"))
+    console.print("Fix them (`olive-lab data` shows every problem), or pass --data with another file.")
     return EXIT_FAILED
 
 
