@@ -1,0 +1,204 @@
+"""Step 2: the base model - built here (cpu profile), downloaded from the Hugging Face hub, or a local folder.
+
+`plan` says which of the three it is and the argv that makes it (none for a local folder); `verify` checks that
+the folder really holds a transformers model (config, complete weights, tokenizer). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+import sys
+from pathlib import Path
+
+from .lab import Lab, StepPlan
+from .profiles import TINY_MODEL
+
+MARKER = "olive-lab.json"
+TINY_SEED = 0
+
+#: Download sizes we know, for the plan's disk estimate (GB).
+KNOWN_SIZES_GB = {"microsoft/Phi-3.5-mini-instruct": 7.7}
+
+WHAT_IT_IS = "The base model is the pretrained language model that every later step starts from."
+EXPLAIN_TINY = (
+    f"{WHAT_IT_IS} The lab uses Microsoft's Phi-3.5-mini-instruct: 3.8 billion parameters, a 7.6 GB download, "
+    "and a GPU to work with in reasonable time. The cpu profile builds a tiny model with the same Phi-3 "
+    "architecture instead, in a few seconds: 2 layers and half a million random weights, with a tokenizer "
+    "trained on your dataset that knows Phi-3's chat tokens. Olive, LoRA and onnxruntime-genai handle it exactly "
+    "like the real one, so every step of the lab runs here in about a minute. Nobody taught it language, so "
+    "expect its answers to be noise."
+)
+EXPLAIN_HUB = (
+    f"{WHAT_IT_IS} Here that is {{repo}} from the Hugging Face hub, downloaded once into {{folder}} with "
+    "progress; an interrupted download resumes where it stopped. A gated model (one whose licence you accept on "
+    "its page first) also needs a Hugging Face token in HF_TOKEN."
+)
+EXPLAIN_LOCAL = (
+    f"{WHAT_IT_IS} Here that is the folder you gave, used where it is (nothing is copied). It has to be a "
+    "transformers model folder: config.json, the weights as *.safetensors, and the tokenizer files."
+)
+
+
+def split_hub_id(model: str) -> tuple[str, str]:
+    """`owner/name@revision` -> (`owner/name`, `revision`); the revision defaults to `main`."""
+    repo, _, revision = model.partition("@")
+    return repo, revision or "main"
+
+
+def looks_like_path(model: str) -> bool:
+    return model.startswith(("/", "./", "../", "~", ".\\")) or (os.sep != "/" and os.sep in model) or \
+        model.count("/") > 1
+
+
+def plan(lab: Lab) -> StepPlan:
+    base, folder = lab.base_model, lab.base_dir
+    common = dict(step="model", outputs={"model": folder}, expected_s=lab.profile.expected_s.get("model"))
+    if base == TINY_MODEL:
+        argv = (sys.executable, "-m", "olive_lab.steps.tiny_model", "--out", str(folder),
+                "--data", str(lab.dataset), "--seed", str(TINY_SEED))
+        return StepPlan(
+            title="Build the tiny base model", explain=EXPLAIN_TINY, argv=argv, inputs=(lab.dataset,),
+            settings={"source": "built here", "architecture": "Phi-3 (tiny)", "seed": str(TINY_SEED)},
+            notes=("The tiny model has random weights: it shows every step of the lab working, not a good "
+                   "travel assistant. The gpu profile uses the real Phi-3.5-mini-instruct.",),
+            expected_disk_gb=0.01, **common,
+        )
+    if lab.base_is_local_dir:
+        return StepPlan(
+            title="Use the local base model", explain=EXPLAIN_LOCAL, argv=None,
+            settings={"source": "local folder", "folder": str(folder)}, expected_disk_gb=0.0,
+            **{**common, "expected_s": None},
+        )
+    repo, revision = split_hub_id(base)
+    blocked = ""
+    if looks_like_path(base):
+        blocked = (f"{base} is not a folder (nothing is there), nor a Hugging Face id: check the path given "
+                   "to --model")
+    elif not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?", repo):
+        blocked = f"{base} is not a Hugging Face model id (owner/name) nor an existing folder: check --model"
+    from .hub import download_argv
+
+    return StepPlan(
+        title="Download the base model", explain=EXPLAIN_HUB.format(repo=repo, folder=lab.workspace.relative(folder)),
+        argv=tuple(download_argv(repo, folder, revision)),
+        settings={"source": "Hugging Face hub", "repo": repo, "revision": revision},
+        notes=("Needs the Hugging Face hub (HF_ENDPOINT, default https://huggingface.co); without it, pass "
+               "--model with a local folder.",),
+        expected_disk_gb=KNOWN_SIZES_GB.get(repo), blocked=blocked, **common,
+    )
+
+
+def verify(lab: Lab) -> list[str]:
+    """Problems with the base model folder; an empty list means it is there and complete."""
+    folder = lab.base_dir
+    if not folder.exists():
+        if lab.base_model == TINY_MODEL:
+            return [f"{lab.workspace.relative(folder)} does not exist yet: the model step builds it"]
+        partial = folder.parent / f"{folder.name}.partial"
+        if partial.exists():
+            return [f"{lab.workspace.relative(folder)} is not complete yet: an interrupted download is in "
+                    f"{lab.workspace.relative(partial)}; run the model step again to resume it"]
+        return [f"{lab.workspace.relative(folder)} does not exist yet: the model step downloads it"]
+    return check_model_folder(folder)
+
+
+def check_model_folder(folder: Path) -> list[str]:
+    """Why `folder` is not a usable transformers model folder (each missing file named), or [] when it is."""
+    if not folder.is_dir():
+        return [f"{folder} is not a folder"]
+    problems: list[str] = []
+    intro = f"{folder} is not a complete transformers model folder:"
+    config = folder / "config.json"
+    if not config.is_file():
+        problems.append(f"{intro} config.json is missing")
+    else:
+        try:
+            cfg = json.loads(config.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            problems.append(f"{intro} config.json is not valid JSON ({exc})")
+        else:
+            if not isinstance(cfg, dict) or "model_type" not in cfg:
+                problems.append(f"{intro} config.json has no model_type (is it a transformers config?)")
+    problems += weight_problems(folder, intro)
+    if not (folder / "tokenizer.json").is_file() and not (folder / "tokenizer.model").is_file():
+        problems.append(f"{intro} the tokenizer is missing (tokenizer.json or tokenizer.model)")
+    if not (folder / "tokenizer_config.json").is_file():
+        problems.append(f"{intro} tokenizer_config.json is missing")
+    return problems
+
+
+def weight_problems(folder: Path, intro: str) -> list[str]:
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return [f"{intro} model.safetensors.index.json is damaged (no weight_map)"]
+        missing = [s for s in shards if not (folder / s).is_file()]
+        if missing:
+            return [f"{intro} weights incomplete: {', '.join(missing)} (listed in model.safetensors.index.json) "
+                    f"{'is' if len(missing) == 1 else 'are'} missing"]
+        files = [folder / s for s in shards]
+    else:
+        files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        if any(folder.glob("pytorch_model*.bin")):
+            return [f"{intro} the weights are only in PyTorch .bin files; Olive Lab needs *.safetensors (load and "
+                    f"save the model with transformers' save_pretrained to convert them)"]
+        return [f"{intro} no weights (*.safetensors) found"]
+    return [f"{intro} {p}" for f in files if (p := safetensors_problem(f))]
+
+
+def safetensors_problem(path: Path) -> str:
+    """'' when the file's header is readable and its size matches the header; else what is wrong (e.g. truncated)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                return f"{path.name} is empty or truncated ({size} bytes)"
+            (n,) = struct.unpack("<Q", head)
+            if n > min(size - 8, 100_000_000):
+                return f"{path.name} is not a safetensors file (bad header)"
+            header = json.loads(fh.read(n))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return f"{path.name} is not a readable safetensors file"
+    tensors = [t for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)]
+    end = max((t.get("data_offsets", [0, 0])[1] for t in tensors), default=0)
+    expected = 8 + n + end
+    if size < expected:
+        return f"{path.name} is truncated ({size} of {expected} bytes): the copy or download did not finish"
+    return ""
+
+
+def marker(lab: Lab) -> dict | None:
+    """What made the base model folder (`olive-lab.json`: how it was built or which commit was downloaded), if known."""
+    try:
+        return json.loads((lab.base_dir / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def stale(lab: Lab) -> str:
+    """For a built model: why it no longer matches what the plan would build (other dataset or seed), else ''.
+
+    The runner's input fingerprint already reruns the step when the dataset changes; this tells a model found on
+    disk (e.g. copied in, or made by an older run without state) apart from the current one.
+    """
+    if lab.base_model != TINY_MODEL:
+        return ""
+    made = marker(lab)
+    if not made or made.get("made_by") != "olive_lab.steps.tiny_model":
+        return ""
+    if made.get("seed") != TINY_SEED:
+        return f"built with seed {made.get('seed')}, the plan uses {TINY_SEED}"
+    want = (made.get("data") or {}).get("sha256")
+    if want and lab.dataset.is_file():
+        import hashlib
+
+        if hashlib.sha256(lab.dataset.read_bytes()).hexdigest() != want:
+            return "built from a different dataset (its tokenizer was trained on other text)"
+    return ""
