@@ -195,9 +195,15 @@ FAILURE_PATTERNS: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
 )
 
 
+OUR_ERROR_RE = re.compile(r"^\[olive-lab\] error (?P<kind>[\w-]+): (?P<message>.+)$", re.MULTILINE)
+
+
 def diagnose(log_tail: str, exit_code: int | None, signal_name: str | None = None) -> Diagnosis:
     """Why a step failed, from the end of its log and how the process ended."""
     text = strip_ansi(log_tail)
+    ours = list(OUR_ERROR_RE.finditer(text))
+    if ours:  # our own scripts say exactly what went wrong, with the fix in the message
+        return Diagnosis(ours[-1]["message"].strip(), "Fix what the message says, then run the step again.")
     for pattern, reason, advice in FAILURE_PATTERNS:
         if m := pattern.search(text):
             return Diagnosis(reason.format(**{k: v or "?" for k, v in m.groupdict().items()}), advice)
@@ -209,7 +215,8 @@ def diagnose(log_tail: str, exit_code: int | None, signal_name: str | None = Non
     if "No output model produced" in text:
         return Diagnosis("Olive finished without producing a model (it reports this with exit code 0).",
                          "Look for the first error in the log above; the pass that failed is named there.")
-    last_error = next((line for line in reversed(text.splitlines()) if re.search(r"Error|Exception", line)), "")
+    last_error = next((line for line in reversed(text.splitlines())
+                       if re.search(r"error|exception", line, re.IGNORECASE)), "")
     reason = f"The command failed (exit code {exit_code})." if exit_code else "The command ended without its outputs."
     if last_error:
         reason += f" Last error: {last_error.strip()[:300]}"

@@ -75,6 +75,11 @@ def test_tqdm_with_unknown_total_and_unit_suffixes():
     assert p.current == 1.2e9 and p.total == 2.4e9 and p.unit == "MB"
 
 
+def test_our_scripts_error_line_is_the_reason():
+    tail = "downloading...\n[olive-lab] error disk_full: 3.1 GB needed in /w/models, 0.4 GB free: free 2.7 GB\n"
+    assert diagnose(tail, 23).reason == "3.1 GB needed in /w/models, 0.4 GB free: free 2.7 GB"
+
+
 @pytest.mark.parametrize("tail, code, signal_name, expected", [
     ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2 GiB", 1, None, "GPU ran out of memory"),
     ("OSError: [Errno 28] No space left on device", 1, None, "disk is full"),
