@@ -35,10 +35,7 @@ def load_lab(workdir, profile: str | None = None, model: str | None = None, data
     With no profile given or remembered, the machine check picks one (gpu only with a usable NVIDIA GPU).
     """
     path = lab_settings_path(workdir)
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        saved = {}
+    saved = saved_settings(workdir)
     profile = profile or saved.get("profile")
     if profile is None:
         from .check import run_checks
@@ -53,6 +50,14 @@ def load_lab(workdir, profile: str | None = None, model: str | None = None, data
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
     return lab
+
+
+def saved_settings(workdir) -> dict:
+    """The profile, model and dataset chosen the last time in this work folder ({} if none yet)."""
+    try:
+        return json.loads(lab_settings_path(workdir).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
 
 
 def plan(lab: Lab, step: str) -> StepPlan:

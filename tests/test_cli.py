@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from conftest import olive_lab
 
 HEAVY = ("torch", "olive", "onnxruntime", "onnxruntime_genai", "transformers", "textual", "azure")
@@ -44,3 +46,21 @@ def test_chat_before_optimize_says_what_to_do(tmp_path):
     result = olive_lab("chat", "--profile", "cpu", "--prompt", "hi", "--workdir", str(tmp_path))
     assert result.returncode == 3
     assert "run the optimize step first" in result.stderr
+
+
+def test_run_on_the_gpu_profile_without_a_gpu_is_blocked_with_the_fix(tmp_path):
+    from olive_lab.steps.check import probe_nvml
+
+    if probe_nvml().gpus:
+        pytest.skip("this machine has an NVIDIA GPU")
+    result = olive_lab("run", "--profile", "gpu", "--workdir", str(tmp_path))
+    assert result.returncode == 3
+    assert "the gpu profile needs one" in result.stdout
+    assert "--profile cpu" in result.stdout
+    assert not (tmp_path / "models").exists()
+
+
+def test_first_run_says_which_profile_the_check_chose_and_why(tmp_path):
+    result = olive_lab("run", "--only", "model", "--no-chat", "--workdir", str(tmp_path))
+    assert result.returncode == 0
+    assert "Profile cpu: No NVIDIA GPU found" in result.stdout or "Profile gpu:" in result.stdout

@@ -47,8 +47,18 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(steps, str):
         console.print(f"[red]olive-lab run: {steps}[/]")
         return EXIT_USAGE
-    lab = pipeline.load_lab(args.workdir, args.profile, args.model, args.data)
+    profile = args.profile or pipeline.saved_settings(args.workdir).get("profile")
+    if profile in (None, "gpu"):
+        report = machine_check(console, args.workdir, profile)
+        if report.blocking:
+            return EXIT_BLOCKED
+        profile = report.profile
+    lab = pipeline.load_lab(args.workdir, profile, args.model, args.data)
     console.print(f"[bold]Olive Lab[/] · profile [cyan]{lab.profile.name}[/] · work folder {lab.workspace.root}")
+    if lab.profile.gpu_flows:
+        from olive_lab.steps.flows import gpu_flow
+
+        console.print(f"GPU flow [cyan]{gpu_flow().line()}[/]", markup=True)
     if (handle := runner.attach(lab)) is not None:
         console.print("[yellow]A run is already active here; following it.[/]")
         return follow_run(console, handle, args.verbose)
@@ -75,6 +85,21 @@ def run(args: argparse.Namespace) -> int:
         sample_chat(console, lab)
     summary(console, lab)
     return code
+
+
+def machine_check(console, workdir, profile: str | None):
+    """The check picks the profile (and says why) on a first run, and guards every gpu run."""
+    from rich.text import Text
+
+    from olive_lab.steps.check import run_checks
+
+    report = run_checks(workdir, profile)
+    console.print(Text(f"Profile {report.profile}: {report.profile_reason}"))
+    for finding in report.blocking:
+        console.print(Text(f"✗ {finding.title}: {finding.detail}", style="red"))
+        if finding.fix:
+            console.print(Text(f"  Fix: {finding.fix}", style="yellow"))
+    return report
 
 
 def first_step_to_run(lab, steps: list[str], force: bool) -> str | None:
@@ -130,7 +155,9 @@ def sample_chat(console, lab) -> None:
         stats = session.last_stats
         label = "adapter on " if use_adapter else "adapter off"
         speed = f"{stats.tokens_per_s:.0f} tok/s" if stats.tokens_per_s else "-"
-        console.print(f"  [cyan]{label}[/] [dim]({stats.tokens} tokens, {speed})[/]: {reply.strip()[:300]}")
+        shown = " ".join(reply.split())[:300] or f"(only line breaks and spaces: {reply[:12]!r}...)"
+        console.print(f"  [cyan]{label}[/] [dim]({stats.tokens} tokens, {speed})[/]: ", end="")
+        console.print(shown, markup=False)
 
 
 def summary(console, lab) -> None:
