@@ -29,7 +29,8 @@ def test_lab_makes_every_output(cpu_lab):
     base = root / "models" / "tiny-phi3"
     quantized = root / "models" / "phi" / "rtn" / "model"
     assert (base / "config.json").is_file()
-    assert 0 < weights_bytes(quantized) < weights_bytes(base) / 2, "int4 weights should be far smaller"
+    # int4 shrinks the linear layers ~8x; the tiny model is half embeddings, which RTN keeps in float.
+    assert 0 < weights_bytes(quantized) < 0.6 * weights_bytes(base), "the quantized model should be smaller"
     assert json.loads((quantized / "config.json").read_text())["quantization_config"]
     for name in ("adapter_config.json", "adapter_model.safetensors"):
         assert (root / "models" / "phi" / "ft" / "adapter" / name).is_file()

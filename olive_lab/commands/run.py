@@ -66,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
         return code
     pending = first_step_to_run(lab, steps, args.force)
     if pending is None:
-        for step in steps:
-            console.print(f"[dim]↷ {step:<9} {pipeline.decide(lab, step).reason}[/]")
+        report_skipped(console, lab, steps)
         code = EXIT_OK
     else:
         try:
@@ -78,8 +77,7 @@ def run(args: argparse.Namespace) -> int:
         if args.detach:
             console.print(f"Started in the background. Follow it with: olive-lab status --follow -w {lab.workspace.root}")
             return EXIT_OK
-        for step in steps[:steps.index(pending)]:
-            console.print(f"[dim]↷ {step:<9} {pipeline.decide(lab, step).reason}[/]")
+        report_skipped(console, lab, steps[:steps.index(pending)])
         code = follow_run(console, handle, args.verbose)
     if code == EXIT_OK and not args.no_chat and steps[-1] == "optimize":
         sample_chat(console, lab)
@@ -107,6 +105,17 @@ def first_step_to_run(lab, steps: list[str], force: bool) -> str | None:
     from olive_lab.steps import pipeline
 
     return next((s for s in steps if pipeline.decide(lab, s, force).run), None)
+
+
+def report_skipped(console, lab, steps: list[str]) -> None:
+    """Steps that need no run: say why, and record outputs made by hand as done."""
+    from rich.text import Text
+
+    from olive_lab.steps import pipeline
+
+    for step in steps:
+        console.print(Text(f"↷ {step:<9} {pipeline.decide(lab, step).reason}", style="dim"))
+        pipeline.record_found_by_hand(lab, step)
 
 
 def check_data(console, lab) -> int:
