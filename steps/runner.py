@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -76,20 +77,69 @@ def start(lab: Lab, steps: list[str], force: bool = False) -> RunHandle:
     if force:
         argv.append("--force")
     ws.logs_dir.mkdir(parents=True, exist_ok=True)
-    with open(ws.logs_dir / "supervisor.log", "ab") as err:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True,
-                                cwd=ws.root)
+    exited = _fork_supervisor(argv[3:], ws) if _can_fork() else _spawn_supervisor(argv, ws)
     handle = RunHandle(lab, list(steps))
     # Wait until the supervisor has taken the lock and written its run file, so follow() never sees an older run.
     deadline = time.monotonic() + 30
     while read_run(ws).get("token") != token:
-        if proc.poll() is not None:
-            raise RuntimeError(f"The runner exited at start (code {proc.returncode}); "
-                               f"see {ws.logs_dir / 'supervisor.log'}")
+        if (code := exited()) is not None:
+            raise RuntimeError(f"The runner exited at start (code {code}); see {ws.logs_dir / 'supervisor.log'}")
         if time.monotonic() > deadline:
             raise RuntimeError("The runner did not start within 30 s")
         time.sleep(0.02)
     return handle
+
+
+def _can_fork() -> bool:
+    """Forking copies this process, imports and all (no second Python start-up), but is only safe with one thread
+    and no running event loop: the headless CLI forks, the wizard spawns."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+        return False
+    except RuntimeError:
+        return threading.active_count() == 1 and hasattr(os, "fork")
+
+
+def _spawn_supervisor(argv: list[str], ws: Workspace):
+    with open(ws.logs_dir / "supervisor.log", "ab") as err:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True,
+                                cwd=ws.root)
+    return proc.poll
+
+
+def _fork_supervisor(args: list[str], ws: Workspace):
+    """The supervisor as a forked child in a session of its own, its output going to logs/supervisor.log."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDONLY)
+            log = os.open(ws.logs_dir / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(null, 0)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            os.chdir(ws.root)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            from .supervisor import main
+
+            code = main(args)
+        except BaseException:  # noqa: BLE001 - a child must never return into the parent's code
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+
+    def exited() -> int | None:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        return os.waitstatus_to_exitcode(status) if done else None
+
+    return exited
 
 
 def attach(lab: Lab) -> RunHandle | None:
@@ -119,7 +169,7 @@ class RunHandle:
         run = read_run(self.workspace)
         return run.get("status", {}).get(step, QUEUED), run.get("reasons", {}).get(step, "")
 
-    def follow(self, step: str, poll_s: float = 0.1) -> Iterator[Event]:
+    def follow(self, step: str, poll_s: float = 0.05) -> Iterator[Event]:
         """Every event of `step` in this run, from the start of its log, live; ends with Finished or Failed."""
         while True:
             status, reason = self.decision(step)
@@ -181,7 +231,7 @@ def final_event(state: StepState) -> Event:
                   cancelled=state.status == CANCELLED)
 
 
-def follow_log(workspace: Workspace, step: str, poll_s: float = 0.1, alive=None) -> Iterator[Event]:
+def follow_log(workspace: Workspace, step: str, poll_s: float = 0.05, alive=None) -> Iterator[Event]:
     """Parse `logs/<step>.log` from its start and follow it while the step runs; finish with its final event."""
     alive = alive or (lambda: run_active(workspace))
     path = workspace.log_path(step)

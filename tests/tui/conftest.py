@@ -1,0 +1,84 @@
+"""Fixtures for the wizard's tests: real step objects on the cpu profile, no mocks of Olive.
+
+- `fresh_lab`: an empty work folder with the dataset in data/ (relative paths on screen, so snapshots do not
+  depend on where the checkout lives).
+- `lab_copy`: a private copy of the session's finished cpu lab (tests/conftest.py `cpu_lab` runs the real
+  pipeline once per session), so a test may rerun or cancel steps without touching the others.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DATASET = REPO / "data" / "data_sample_travel.jsonl"
+FIXED_NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC: a fixed clock for what the screen shows
+
+
+def fixed_clock() -> float:
+    return FIXED_NOW
+
+
+def make_workdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "data").mkdir(exist_ok=True)
+    shutil.copy(DATASET, path / "data" / DATASET.name)
+    return path
+
+
+@pytest.fixture
+def fresh_lab(tmp_path) -> Path:
+    return make_workdir(tmp_path / "lab")
+
+
+@pytest.fixture
+def lab_copy(cpu_lab, tmp_path) -> Path:
+    dest = tmp_path / "lab"
+    shutil.copytree(cpu_lab.workdir, dest, symlinks=True, ignore=shutil.ignore_patterns(".olive-cache"))
+    return dest
+
+
+def app_for(workdir: Path, **kwargs):
+    from olive_lab.tui.app import OliveLabApp
+
+    kwargs.setdefault("gpu", "none")
+    kwargs.setdefault("run_check", False)
+    return OliveLabApp(workdir, kwargs.pop("profile", "cpu"), **kwargs)
+
+
+async def wait_for(pilot, condition, timeout: float = 30.0, step: float = 0.05) -> None:
+    """Let the app run until `condition()` is true (fails the test after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {getattr(condition, '__name__', '')}")
+        await pilot.pause(step)
+
+
+async def ready(pilot, app, timeout: float = 30.0) -> None:
+    """The lab is loaded and its plans and states are on screen."""
+    await wait_for(pilot, lambda: app.lab is not None and bool(app.plans), timeout)
+    await pilot.pause()
+
+
+def screen_text(app) -> str:
+    """What the terminal shows now, as plain text lines (the top screen, modals included)."""
+    strips = app.screen._compositor.render_strips()
+    return "\n".join(strip.text for strip in strips)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_env(monkeypatch):
+    """No Azure sign-in and no network from the wizard under test; a UTC clock for shown times."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    for var in ("AZURE_SUBSCRIPTION_ID", "OLIVE_LAB_RESOURCE_GROUP", "OLIVE_LAB_WORKSPACE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AZURE_CONFIG_DIR", os.devnull + "-none")
+    yield
+    time.tzset()

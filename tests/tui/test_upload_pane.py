@@ -1,0 +1,90 @@
+"""The upload pane against real azure-ai-ml / azure-storage-blob, real Azurite (TLS) and the fake ARM and
+authority of tests/azure: byte progress, the result, and the device-code sign-in shown inside the app.
+
+Skipped (with the reason) where azurite-blob is not installed, like tests/test_upload_e2e.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "azure"))
+from aml_fixtures import *  # noqa: E402,F401,F403 - fixtures
+from aml_fixtures import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, make_model_folder  # noqa: E402
+
+from conftest import app_for, make_workdir, ready, screen_text, wait_for  # noqa: E402
+
+
+@pytest.fixture
+def upload_lab(tmp_path, aml_env, monkeypatch):
+    workdir = make_workdir(tmp_path / "lab")
+    make_model_folder(workdir / "models" / "phi")
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
+    monkeypatch.setenv("OLIVE_LAB_RESOURCE_GROUP", RESOURCE_GROUP)
+    monkeypatch.setenv("OLIVE_LAB_WORKSPACE", WORKSPACE)
+    return workdir
+
+
+async def _upload(app, pilot) -> None:
+    await ready(pilot, app)
+    app.show_step("upload")
+    pane = app.pane("upload")
+    await wait_for(pilot, lambda: pane.prefilled)
+    await pilot.pause(0.2)
+    assert pane.problems == [] and pane.folder_problems == [], pane.problems + pane.folder_problems
+    assert pane.can("upload") is True
+    await pilot.press("f9")
+    return pane
+
+
+async def test_upload_shows_progress_and_the_registered_model(arm, azurite, upload_lab):
+    app = app_for(upload_lab)
+    progress = []
+    async with app.run_test(size=(100, 40)) as pilot:
+        pane = await _upload(app, pilot)
+        while pane.uploading:
+            bar = app.query_one("#upload-progress")
+            if bar.total:
+                progress.append((bar.progress, bar.total))
+            await pilot.pause(0.05)
+        text = screen_text(app)
+        assert pane.result is not None, pane.error
+        assert "Registered" in text and pane.result.reference in text
+        assert "asset id" in text
+        assert app.steps.row("upload").state.status == "done"
+    assert len(arm.model_puts()) == 1
+    assert progress and all(done <= total for done, total in progress)
+    state = (upload_lab / ".olive-lab" / "state" / "upload.json").read_text()
+    assert '"done"' in state
+
+
+async def test_device_code_is_shown_inside_the_app(arm, azurite, upload_lab, fake_authority, monkeypatch):
+    monkeypatch.setenv("FAKE_AZ_MODE", "signed-out")
+    monkeypatch.setenv("AZURE_AUTHORITY_HOST", fake_authority.host)
+    app = app_for(upload_lab)
+    seen_code = False
+    async with app.run_test(size=(100, 40)) as pilot:
+        pane = await _upload(app, pilot)
+        while pane.uploading:
+            text = screen_text(app)
+            if "ABCD-EFGH" in text and "devicelogin" in text:
+                seen_code = True
+            await pilot.pause(0.05)
+        assert pane.result is not None, pane.error
+    assert seen_code, "the device code and its address were shown in the app"
+    assert app.clipboard == "ABCD-EFGH"
+
+
+async def test_not_signed_in_says_how(arm, upload_lab, monkeypatch):
+    monkeypatch.setenv("FAKE_AZ_MODE", "signed-out")
+    monkeypatch.setenv("AZURE_AUTHORITY_HOST", "https://127.0.0.1:9")  # nothing there: device code fails fast
+    app = app_for(upload_lab)
+    async with app.run_test(size=(100, 40)) as pilot:
+        pane = await _upload(app, pilot)
+        await wait_for(pilot, lambda: not pane.uploading, 120)
+        assert pane.result is None and pane.error
+        assert "✗" in screen_text(app)
+        assert app.steps.row("upload").state.status == "failed"

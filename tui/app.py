@@ -1,0 +1,622 @@
+"""The Olive Lab wizard: a step list that is always visible, one pane per step, a header with the lab's context.
+
+Threads and messages: everything that may block (the machine check, reading the dataset, planning, starting
+or following a run, loading the model, uploading) runs in a worker that only posts messages; the UI thread only
+applies them. Runs are detached processes owned by olive_lab.steps.runner, so closing the wizard never stops
+one, and a wizard opened later re-attaches (`runner.attach`) and replays the step's log from its start.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.lazy import Lazy
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, ListView, Static
+from textual.worker import get_current_worker
+
+from . import core
+from .base import StepPane
+from .chat_pane import ChatPane
+from .check_pane import CheckPane
+from .data_pane import DataPane
+from .feed import Feed, deliver, pump
+from .modals import Confirm, Help
+from .run_pane import RunPane
+from .steplist import RowState, StepList
+from .upload_pane import UploadPane
+from .util import LABELS, RUNNABLE, STEPS, fmt_duration, short_path
+
+REFRESH_S = 2.0
+
+
+class LabHeader(Static):
+    """One line: the app, the profile, the work folder, the GPU, and the run in progress."""
+
+    def __init__(self) -> None:
+        super().__init__("", id="header", markup=False)
+        self.profile = "…"
+        self.workdir = ""
+        self.gpu = "…"
+        self.running = ""
+
+    def show(self) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(" Olive Lab ", style="bold")
+        text.append("│ profile ")
+        text.append(self.profile, style="bold")
+        text.append(" │ ")
+        text.append(self.workdir)
+        text.append(" │ GPU ")
+        text.append(self.gpu)
+        if self.running:
+            text.append(" │ ")
+            text.append(self.running, style="bold")
+        self.update(text)
+
+
+class OliveLabApp(App):
+    """`olive-lab` with no subcommand."""
+
+    CSS_PATH = [Path(__file__).with_name("app.tcss")]
+    TITLE = "Olive Lab"
+    # ctrl+p is VS Code's Quick Open: the palette lives on F2 (passes through VS Code's terminal and SSH).
+    COMMAND_PALETTE_BINDING = "f2"
+    COMMAND_PALETTE_DISPLAY = "F2"
+
+    BINDINGS = [
+        Binding("f2", "command_palette", "commands", priority=True, key_display="F2"),
+        Binding("f3,b", "step(-1)", "back", key_display="F3"),
+        Binding("f4,n", "step(1)", "next", key_display="F4"),
+        Binding("f7,c", "pane('copy')", "copy cmd", key_display="F7"),
+        Binding("f7", "pane('adapter')", "adapter", key_display="F7"),
+        Binding("f8,x", "pane('cancel')", "cancel", key_display="F8"),
+        Binding("f8", "pane('stop')", "stop", key_display="F8"),
+        Binding("f9,r", "pane('run')", "run", key_display="F9"),
+        Binding("f9,r", "pane('retry')", "retry", key_display="F9"),
+        Binding("f9,r", "pane('rerun')", "run again", key_display="F9"),
+        Binding("f9,r", "pane('recheck')", "re-check", key_display="F9"),
+        Binding("f9,r", "pane('reread')", "re-read", key_display="F9"),
+        Binding("f9", "pane('load')", "load model", key_display="F9"),
+        Binding("f9", "pane('upload')", "upload", key_display="F9"),
+        Binding("v", "pane('view')", "about/run", show=False),
+        Binding("left_square_bracket", "pane('page_prev')", "prev page", show=False),
+        Binding("right_square_bracket", "pane('page_next')", "next page", show=False),
+        Binding("f10,q", "quit", "quit", key_display="F10"),
+        Binding("ctrl+q", "quit", "quit", show=False, priority=True),
+        Binding("question_mark,f1", "help", "help", show=False),
+        Binding("escape", "focus_steps", "steps", show=False),
+    ]
+
+    class LabReady(Message):
+        def __init__(self, lab, report, gpu: str) -> None:
+            super().__init__()
+            self.lab, self.report, self.gpu = lab, report, gpu
+
+    class LabFailed(Message):
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    class Refreshed(Message):
+        def __init__(self, plans: dict, states: dict, handle, decision: tuple[str, str] | None,
+                     missing: dict | None = None) -> None:
+            super().__init__()
+            self.plans, self.states, self.handle, self.decision = plans, states, handle, decision
+            self.missing = missing or {}
+
+    class RunStarted(Message):
+        def __init__(self, handle, steps: list[str]) -> None:
+            super().__init__()
+            self.handle, self.steps = handle, steps
+
+    class RunStartFailed(Message):
+        def __init__(self, error: str, already: bool) -> None:
+            super().__init__()
+            self.error, self.already = error, already
+
+    class RunFollowed(Message):
+        """The follower finished with this run (every step ended, or it was stopped)."""
+
+        def __init__(self, handle) -> None:
+            super().__init__()
+            self.handle = handle
+
+    def __init__(self, workdir: str | Path = ".", profile: str | None = None, model: str | None = None,
+                 data: str | None = None, *, clock: Callable[[], float] = time.time, attach: bool = True,
+                 check_report=None, gpu: str | None = None, run_check: bool = True,
+                 refresh_s: float = REFRESH_S) -> None:
+        super().__init__()
+        self.workdir = Path(workdir).expanduser().resolve()
+        self.profile_arg, self.model_arg, self.data_arg = profile, model, data
+        self.now = clock
+        self.attach_on_start = attach
+        self.injected_report = check_report
+        self.injected_gpu = gpu
+        self.run_check = run_check
+        self.refresh_s = refresh_s
+        self.lab = None
+        self.plans: dict = {}
+        self.states: dict = {}
+        self.handle = None  # the run this wizard follows
+        self.follow_worker = None
+        self._refreshing = False
+        self.header = LabHeader()
+
+    # --- layout -------------------------------------------------------------------------------------------------
+
+    def compose(self):
+        yield self.header
+        with Horizontal(id="body"):
+            with Vertical(id="sidebar"):
+                yield StepList(id="steps")
+            with ContentSwitcher(id="panes", initial="pane-check"):
+                yield CheckPane()
+                # The hidden panes mount just after the first frame: the wizard shows up sooner.
+                for pane in (DataPane(), *(RunPane(step) for step in RUNNABLE), ChatPane(), UploadPane()):
+                    pane.display = False
+                    yield Lazy(pane)
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.header.workdir = compact_path(self.workdir)
+        self.header.show()
+        self.query_one(StepList).focus()
+        # Loading imports the step modules (GIL-heavy): after the first frame, so the wizard shows up at once.
+        self.call_after_refresh(self._load)
+        self.set_interval(1.0, self._tick)
+
+    @property
+    def steps(self) -> StepList:
+        return self.query_one("#steps", StepList)
+
+    def pane(self, step: str) -> StepPane:
+        return self.query_one(f"#pane-{step}", StepPane)
+
+    @property
+    def current_pane(self) -> StepPane:
+        current = self.query_one("#panes", ContentSwitcher).current or "pane-check"
+        return self.query_one(f"#{current}", StepPane)
+
+    @property
+    def run_active(self) -> bool:
+        return self.handle is not None
+
+    # --- start-up -----------------------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _load(self) -> None:
+        gpu = self.injected_gpu if self.injected_gpu is not None else core.gpu_summary()
+        report = self.injected_report
+        try:
+            profile = self.profile_arg
+            if profile is None and report is None and self.run_check and not _remembered_profile(self.workdir):
+                # The pipeline would run the check to pick a profile: run it once here and show it too.
+                report = core.run_checks(str(self.workdir), None)
+                profile = report.profile
+            lab = core.load_lab(self.workdir, profile, self.model_arg, self.data_arg)
+        except Exception as exc:  # noqa: BLE001 - shown on screen
+            self.post_message(self.LabFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(self.LabReady(lab, report, gpu))
+
+    @on(LabFailed)
+    def _lab_failed(self, message: LabFailed) -> None:
+        self.notify(message.error, title="The lab could not be loaded", severity="error", timeout=30)
+        self.header.profile = "?"
+        self.header.show()
+
+    @on(LabReady)
+    def _lab_ready(self, message: LabReady) -> None:
+        if len(self.query(StepPane)) < len(STEPS):  # lazy panes still mounting
+            self.set_timer(0.02, lambda: self._lab_ready(message))
+            return
+        self.lab = message.lab
+        self.header.profile = self.lab.profile.name
+        self.header.gpu = message.gpu
+        self.header.show()
+        for pane in self.query(StepPane):
+            pane.set_lab(self.lab)
+        check = self.pane("check")
+        if message.report is not None:
+            check.show_report(message.report)
+        elif self.run_check:
+            check.recheck()
+        self.refresh_state(attach=self.attach_on_start)
+        self.set_interval(self.refresh_s, self.refresh_state)
+
+    # --- state on disk ------------------------------------------------------------------------------------------
+
+    def refresh_state(self, attach: bool = True) -> None:
+        if self.lab is None or self._refreshing:
+            return
+        self._refreshing = True
+        current = self.current_pane.step
+        self._refresh(self.lab, attach and self.handle is None, current if current in RUNNABLE else None)
+
+    @work(thread=True, group="refresh", exit_on_error=False)
+    def _refresh(self, lab, attach: bool, decide_step: str | None) -> None:
+        try:
+            plans = core.plans(lab, STEPS)
+            states = core.status(lab)
+            handle = core.attach(lab) if attach else None
+            missing = {step: [p for p in getattr(plan, "inputs", ()) if not p.exists()]
+                       for step, plan in plans.items() if step in RUNNABLE and not isinstance(plan, Exception)}
+            decision = None
+            if decide_step and decide_step in plans and not isinstance(plans[decide_step], Exception):
+                try:
+                    decision = (decide_step, core.decide(lab, decide_step).reason)
+                except Exception as exc:  # noqa: BLE001
+                    decision = (decide_step, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(self.Refreshed({}, {}, None, None))
+            self.log.error(f"refresh failed: {exc}")
+            return
+        self.post_message(self.Refreshed(plans, states, handle, decision, missing))
+
+    @on(Refreshed)
+    def _refreshed(self, message: Refreshed) -> None:
+        self._refreshing = False
+        try:
+            self._apply_refresh(message)
+        except NoMatches:  # the app is closing and its panes are gone
+            pass
+
+    def _apply_refresh(self, message: Refreshed) -> None:
+        if message.plans:
+            self.plans = message.plans
+        if message.states:
+            self.states = message.states
+        for step, plan in self.plans.items():
+            try:
+                pane = self.pane(step)
+            except Exception:  # noqa: BLE001 - a step the wizard has no pane for
+                continue
+            pane.set_plan(plan, self.states.get(step))
+        for step, paths in message.missing.items():
+            pane = self.pane(step)
+            if isinstance(pane, RunPane):
+                pane.set_missing(paths)
+        if message.decision:
+            step, reason = message.decision
+            pane = self.pane(step)
+            if isinstance(pane, RunPane):
+                pane.set_decision(reason)
+        if message.handle is not None and self.handle is None:
+            self.follow(message.handle, jump=True)
+        self._show_rows()
+        self.update_keys()
+
+    # --- the step list ------------------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        now = self.now()
+        try:
+            for pane in self.query(StepPane):
+                pane.tick(now)
+            self._show_rows()
+        except NoMatches:  # the app is closing
+            pass
+
+    def show_rows(self) -> None:
+        try:
+            self._show_rows()
+        except NoMatches:
+            pass
+
+    def _show_rows(self) -> None:
+        now = self.now()
+        steps = self.steps
+        running = ""
+        for step in STEPS:
+            state = self.row_state(step)
+            steps.row(step).show(state, now)
+            if state.status == "running" and step in RUNNABLE:
+                running = f"▶ {LABELS[step]} {fmt_duration(now - state.started_at) if state.started_at else ''}"
+        if running != self.header.running:
+            self.header.running = running
+            self.header.show()
+
+    def row_state(self, step: str) -> RowState:
+        pane = self.pane(step)
+        own = getattr(pane, "row_status", None)
+        disk = self.states.get(step)
+        plan = self.plans.get(step)
+        blocked = bool(getattr(plan, "blocked", "")) if plan is not None else False
+        if isinstance(pane, RunPane):
+            if pane.run_status == "running":
+                return RowState("running", pane.started_at)
+            if pane.run_status in ("done", "failed", "cancelled", "skipped"):
+                return RowState(pane.run_status, None, pane.duration_s)
+            if disk is not None and disk.status != "pending":
+                if disk.status == "running":
+                    return RowState("running", disk.started_at)
+                return RowState(disk.status, None, disk.duration_s,
+                                note="found" if getattr(disk, "found_by_hand", False) else "")
+            return RowState("blocked" if blocked else "pending", note="blocked" if blocked else "")
+        if own:
+            status, note = own
+            return RowState(status, None, None, note)
+        if blocked:
+            return RowState("blocked", note="blocked")
+        return RowState("pending", note="ready" if plan is not None and step in ("chat", "upload") else "")
+
+    @on(ListView.Highlighted, "#steps")
+    def _highlighted(self, event: ListView.Highlighted) -> None:
+        if event.item is None:
+            return
+        step = event.item.step
+        if self.steps.current_step != step:
+            return  # stale: the selection moved again since (keys pressed quickly)
+        self.show_step(step)
+
+    @on(ListView.Selected, "#steps")
+    def _selected(self, event: ListView.Selected) -> None:
+        self.current_pane.focus_first() if hasattr(self.current_pane, "focus_first") else self.screen.focus_next()
+
+    def show_step(self, step: str) -> None:
+        if not self.query(f"#pane-{step}"):  # not mounted yet (the first frame is just out)
+            self.set_timer(0.02, lambda: self.show_step(step))
+            return
+        switcher = self.query_one("#panes", ContentSwitcher)
+        if switcher.current != f"pane-{step}":
+            switcher.current = f"pane-{step}"
+            pane = self.pane(step)
+            pane.on_show_pane()
+            if step in RUNNABLE:
+                self.refresh_state(attach=False)
+        if self.steps.current_step != step:
+            self.steps.select_step(step)
+        self.update_keys()
+
+    def action_step(self, delta: int) -> None:
+        current = self.current_pane.step
+        index = STEPS.index(current) + delta
+        if 0 <= index < len(STEPS):
+            self.show_step(STEPS[index])
+
+    def action_focus_steps(self) -> None:
+        self.steps.focus()
+
+    def action_help(self) -> None:
+        self.push_screen(Help())
+
+    # --- pane actions behind the F-keys -------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "pane":
+            try:
+                return self.current_pane.can(str(parameters[0]))
+            except Exception:  # noqa: BLE001 - before the panes exist
+                return False
+        return True
+
+    PANE_ACTIONS = ("copy", "adapter", "cancel", "stop", "run", "retry", "rerun", "recheck", "reread", "load",
+                    "upload", "view", "page_prev", "page_next")
+
+    def update_keys(self) -> None:
+        """Refresh the footer only when what the keys do changed (a footer rebuild is not cheap)."""
+        try:
+            pane = self.current_pane
+            signature = (pane.step, tuple(pane.can(a) for a in self.PANE_ACTIONS))
+        except Exception:  # noqa: BLE001 - before the panes exist
+            return
+        if signature != getattr(self, "_keys_signature", None):
+            self._keys_signature = signature
+            self.refresh_bindings()
+
+    def action_pane(self, name: str) -> None:
+        pane = self.current_pane
+        if pane.can(name):
+            pane.do(name)
+
+    # --- runs ---------------------------------------------------------------------------------------------------
+
+    def run_steps(self, step: str, force: bool = False) -> None:
+        """Run `step`, after the earlier runnable steps that are not done yet (the runner skips up-to-date ones)."""
+        if self.lab is None:
+            return
+        if self.handle is not None:
+            self.notify("A run is already going on in this work folder.", severity="warning")
+            return
+        if force:
+            steps = [step]
+        else:
+            steps = [s for s in RUNNABLE[: RUNNABLE.index(step)]
+                     if getattr(self.states.get(s), "status", "pending") != "done"] + [step]
+        first = self.plans.get(steps[0])
+        blocked = getattr(first, "blocked", "") if first is not None else ""
+        if blocked:
+            self.notify(blocked, title=f"{LABELS[steps[0]]} cannot run yet", severity="warning", timeout=10)
+            self.show_step(steps[0])
+            return
+        self.notify(("Running " + ", ".join(LABELS[s] for s in steps)) + (" (forced)" if force else ""),
+                    timeout=4)
+        self._start(self.lab, steps, force)
+
+    def run_all(self) -> None:
+        """Every runnable step, in order (the runner skips the ones that are up to date)."""
+        if self.lab is not None and self.handle is None:
+            self._start(self.lab, list(RUNNABLE), False)
+
+    @work(thread=True, exclusive=True, group="start", exit_on_error=False)
+    def _start(self, lab, steps: list[str], force: bool) -> None:
+        already = core.already_running_type()
+        try:
+            handle = core.start(lab, steps, force=force)
+        except Exception as exc:  # noqa: BLE001
+            is_already = already is not None and isinstance(exc, already)
+            self.post_message(self.RunStartFailed(str(exc), is_already))
+            return
+        self.post_message(self.RunStarted(handle, steps))
+
+    @on(RunStarted)
+    def _run_started(self, message: RunStarted) -> None:
+        self.follow(message.handle, jump=True)
+
+    @on(RunStartFailed)
+    def _run_start_failed(self, message: RunStartFailed) -> None:
+        self.notify(message.error, title="The run did not start", severity="error", timeout=15)
+        if message.already:
+            self.refresh_state(attach=True)
+
+    def follow(self, handle, jump: bool = False) -> None:
+        """Show `handle`'s steps live, each from the start of its log; `jump` shows the running step now."""
+        self.handle = handle
+        self._jump = jump
+        self.follow_worker = self._follow(handle)
+        self.update_keys()
+
+    @work(thread=True, exclusive=True, group="follow", exit_on_error=False)
+    def _follow(self, handle) -> None:
+        from olive_lab.steps.events import Finished
+
+        worker = get_current_worker()
+        cancelled = lambda: worker.is_cancelled  # noqa: E731
+        try:
+            current = handle.current_step()
+            at_start = {s: handle.decision(s)[0] for s in handle.steps}
+        except Exception:  # noqa: BLE001
+            current, at_start = None, {}
+        # The step to show first: the one running now, else the first still to run.
+        target = current or next((s for s in handle.steps if at_start.get(s, "queued") in ("queued", "running")),
+                                 None)
+        for step in handle.steps:
+            if step not in RUNNABLE:
+                continue
+            pane = self.pane(step)
+            feed = Feed(step, max_lines=5000)
+            # Steps that ended before this wizard attached are replayed, not announced as news.
+            live = at_start.get(step, "queued") in ("queued", "running")
+
+            def events(step=step, feed=feed):
+                for event in handle.follow(step):
+                    if isinstance(event, Finished) and event.skipped:
+                        try:
+                            feed.note = handle.decision(step)[1]
+                        except Exception:  # noqa: BLE001
+                            pass
+                    yield event
+
+            pump(events(), feed)
+            # Show the step only once it has something to show (queued steps wait silently).
+            while not feed.ready.wait(0.1):
+                if cancelled():
+                    return
+            started_at = _started_at(handle, step)
+            pane.post_message(RunPane.FollowStarted(feed, started_at, live=live))
+            if live:
+                self.call_from_thread(self._show_live_step, handle, step, step == target)
+            if not deliver(feed, lambda pane=pane, feed=feed: pane.post_message(RunPane.EventsReady(feed)),
+                           cancelled):
+                return
+            if feed.error or feed.failed:
+                break
+        self.post_message(self.RunFollowed(handle))
+
+    def _show_live_step(self, handle, step: str, is_target: bool) -> None:
+        """Show a step of the followed run as it starts, unless the user went to look at something else."""
+        pane = self.current_pane
+        if is_target and self._jump:
+            self.show_step(step)
+        elif isinstance(pane, RunPane) and pane.step in handle.steps and pane.run_status != "running":
+            self.show_step(step)
+
+    @on(RunFollowed)
+    def _run_followed(self, message: RunFollowed) -> None:
+        if self.handle is message.handle:
+            self.handle = None
+        self.refresh_state(attach=True)
+        self.update_keys()
+
+    @on(RunPane.Ended)
+    def _step_ended(self, message: RunPane.Ended) -> None:
+        self.refresh_state(attach=False)
+        if message.ok:
+            self.notify(f"{LABELS[message.step]} finished", timeout=4)
+        else:
+            self.notify(f"{LABELS[message.step]} did not finish: see its pane", severity="error", timeout=8)
+
+    def confirm_cancel(self, step: str) -> None:
+        handle = self.handle
+        if handle is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.handle is handle:
+                pane = self.pane(step)
+                if isinstance(pane, RunPane):
+                    pane.cancelling = True
+                    pane.tick(self.now())
+                self._cancel(handle)
+                self.update_keys()
+
+        self.push_screen(Confirm(f"Cancel {LABELS[step]}?",
+                                 "The Olive process is stopped (SIGTERM, then SIGKILL after 10 s). "
+                                 "Its partial outputs are not used; you can run the step again later.",
+                                 yes="Cancel the step", no="Keep running"), answered)
+
+    @work(thread=True, exclusive=True, group="cancel", exit_on_error=False)
+    def _cancel(self, handle) -> None:
+        try:
+            handle.cancel(grace_s=10)
+        except Exception as exc:  # noqa: BLE001
+            self.call_from_thread(self.notify, f"Cancel failed: {exc}", severity="error")
+
+    # --- the palette ---------------------------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for step in STEPS:
+            yield SystemCommand(f"Go to: {LABELS[step]}", f"Show the {LABELS[step]} step",
+                                lambda step=step: self.show_step(step))
+        yield SystemCommand("Run the whole lab", "base model → quantize → finetune → optimize (skips what is "
+                            "up to date)", self.run_all)
+        yield SystemCommand("Keys", "What every key does", self.action_help)
+        yield from super().get_system_commands(screen)
+
+
+def compact_path(path: Path, limit: int = 32) -> str:
+    """The work folder for the header: ~ for home, and only its last parts when long."""
+    text = short_path(path)
+    if len(text) <= limit:
+        return text
+    parts = Path(text).parts
+    tail = parts[-1]
+    for part in reversed(parts[:-1]):
+        if len(part) + len(tail) + 3 > limit:
+            break
+        tail = f"{part}/{tail}"
+    return f"…/{tail}"
+
+
+def _remembered_profile(workdir: Path) -> str | None:
+    import json
+
+    try:
+        return json.loads((workdir / ".olive-lab" / "lab.json").read_text(encoding="utf-8")).get("profile")
+    except (OSError, ValueError):
+        return None
+
+
+def _started_at(handle, step: str) -> float | None:
+    try:
+        from olive_lab.steps.workspace import StepState
+
+        return StepState.load(handle.lab.workspace, step).started_at
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def main(workdir=".", profile=None, model=None, data=None) -> int:
+    app = OliveLabApp(workdir, profile, model, data)
+    app.run()
+    return 0

@@ -1,0 +1,188 @@
+"""The machine check: findings as a table (ok / warning / blocking, with the fix), the chosen profile and why."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import on, work
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from . import core
+from .base import StepPane
+
+SEVERITY = {"ok": ("✓ ok", "sev-ok"), "warning": ("! warn", "sev-warning"), "blocking": ("✗ block", "sev-blocking")}
+SEVERITY_STYLE = {"ok": "green", "warning": "yellow", "blocking": "bold red"}
+
+
+class CheckPane(StepPane):
+    step = "check"
+    ACTIONS = {"recheck": "re-check"}
+
+    class Checked(Message):
+        """A check report arrived (from the re-check worker or from the app's start-up)."""
+
+        def __init__(self, report, lab_profile: str | None = None) -> None:
+            super().__init__()
+            self.report = report
+            self.lab_profile = lab_profile
+
+    class CheckFailed(Message):
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.report = None
+        self.checking = False
+        self.checked_at: float | None = None
+        self.forced_profile: str | None = None
+
+    def compose(self):
+        yield self.title_widget("Machine check")
+        yield Static("Not checked yet: F9 checks this machine.", id="check-summary", markup=False)
+        table = DataTable(id="findings", cursor_type="row", zebra_stripes=False)
+        table.add_column("", key="sev", width=7)
+        table.add_column("check", key="title", width=16)
+        table.add_column("found", key="detail", width=30)
+        yield table
+        yield Static("", id="check-detail", markup=False)
+        yield Static("", id="check-profile", markup=False)
+
+    # --- running the check -------------------------------------------------------------------------------------
+
+    def can(self, action: str):
+        if action == "recheck":
+            return None if self.checking else True
+        return False
+
+    def do(self, action: str) -> None:
+        if action == "recheck" and not self.checking:
+            self.recheck()
+
+    def recheck(self) -> None:
+        self.checking = True
+        self.query_one("#check-summary", Static).update("Checking this machine… (GPU, CUDA, torch, "
+                                                        "onnxruntime-genai, packages, disk, Azure)")
+        workdir = self.lab.workspace.root if self.lab else self.app.workdir
+        self._run_check(str(workdir), self.forced_profile)
+        self.app.update_keys()
+
+    @work(thread=True, exclusive=True, group="check", exit_on_error=False)
+    def _run_check(self, workdir: str, profile: str | None) -> None:
+        try:
+            report = core.run_checks(workdir, profile)
+        except Exception as exc:  # noqa: BLE001 - shown on screen
+            self.post_message(self.CheckFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(self.Checked(report))
+
+    @on(Checked)
+    def _checked(self, message: Checked) -> None:
+        self.show_report(message.report)
+
+    @on(CheckFailed)
+    def _failed(self, message: CheckFailed) -> None:
+        self.checking = False
+        self.query_one("#check-summary", Static).update(Text(f"✗ The check itself failed: {message.error}",
+                                                             style="bold red"))
+        self.app.update_keys()
+
+    # --- showing it ---------------------------------------------------------------------------------------------
+
+    def on_resize(self) -> None:
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """The "found" column takes the rest of the width (its text is cut with … ; the full text is below)."""
+        table = self.query_one("#findings", DataTable)
+        width = max(12, self.size.width - 7 - 16 - 2 * 3 - 3)
+        for col in table.columns.values():
+            if col.key.value == "detail" and col.width != width:
+                col.width = width
+                col.auto_width = False
+                table.refresh()
+
+    def show_report(self, report) -> None:
+        self.report = report
+        self.checking = False
+        self.checked_at = self.app.now()
+        table = self.query_one("#findings", DataTable)
+        table.clear()
+        for f in report.findings:
+            label, _ = SEVERITY.get(f.severity, (f.severity, ""))
+            style = SEVERITY_STYLE.get(f.severity, "")
+            table.add_row(Text(label, style=style), Text(f.title, style=style if f.severity != "ok" else ""),
+                          Text(f.detail, no_wrap=True, overflow="ellipsis"), key=f.key)
+        self._fit_columns()
+        counts = {s: sum(1 for f in report.findings if f.severity == s) for s in SEVERITY}
+        summary = Text()
+        if report.blocking:
+            summary.append(f"✗ {counts['blocking']} blocking", style="bold red")
+            summary.append(f" for the {report.profile} profile · ")
+        elif report.findings and counts["warning"]:
+            summary.append(f"! {counts['warning']} warning(s)", style="yellow")
+            summary.append(f"; nothing blocks the {report.profile} profile · ")
+        else:
+            summary.append(f"✓ Ready for the {report.profile} profile", style="green")
+            summary.append(" · ")
+        summary.append(f"{counts['ok']} ok · checked at {time.strftime('%H:%M', time.localtime(self.checked_at))}"
+                       f" in {getattr(report, 'elapsed_s', 0.0):.1f} s · F9 re-check", style="dim")
+        self.query_one("#check-summary", Static).update(summary)
+        self._show_profile()
+        if report.findings:
+            first = next((i for i, f in enumerate(report.findings) if f.severity != "ok"), 0)
+            table.move_cursor(row=first)
+            self._show_finding(report.findings[first])
+        self.app.update_keys()
+        self.app.show_rows()
+
+    def _show_profile(self) -> None:
+        report = self.report
+        if report is None:
+            return
+        text = Text()
+        text.append("Profile: ", style="bold")
+        text.append(report.profile, style="bold cyan")
+        if getattr(report, "profile_forced", False):
+            text.append(" (chosen with --profile)", style="dim")
+        text.append(f" — {report.profile_reason}")
+        lab_profile = self.lab.profile.name if self.lab else None
+        if lab_profile and lab_profile != report.profile:
+            text.append(f"\nThis work folder uses the {lab_profile} profile (remembered in .olive-lab/lab.json).",
+                        style="yellow")
+        self.query_one("#check-profile", Static).update(text)
+
+    def set_lab(self, lab) -> None:
+        super().set_lab(lab)
+        self._show_profile()
+
+    @on(DataTable.RowHighlighted, "#findings")
+    def _row(self, event: DataTable.RowHighlighted) -> None:
+        if self.report is None or event.row_key is None:
+            return
+        finding = next((f for f in self.report.findings if f.key == event.row_key.value), None)
+        if finding:
+            self._show_finding(finding)
+
+    def _show_finding(self, finding) -> None:
+        text = Text()
+        text.append(f"{finding.title}: ", style="bold")
+        text.append(finding.detail)
+        if finding.fix:
+            text.append("\nFix: ", style="bold yellow" if finding.severity != "ok" else "bold")
+            text.append(finding.fix)
+        self.query_one("#check-detail", Static).update(text)
+
+    @property
+    def row_status(self) -> tuple[str, str]:
+        """(status, note) for the step list."""
+        if self.report is None:
+            return ("running", "") if self.checking else ("pending", "")
+        if self.report.blocking:
+            return "failed", ""
+        if self.report.warnings:
+            return "warning", "warn"
+        return "done", "ok"

@@ -1,0 +1,444 @@
+"""The panes of the steps that run as Olive commands (model, quantize, finetune, optimize).
+
+"About" says, before anything runs, what the step does and why, the exact command (F7 copies it), its inputs
+and outputs, and what it costs. "Run" shows the live log (bounded; the full log stays on disk), a progress bar
+with ETA when the output has one, the elapsed time, the current phase, the loss curve while fine-tuning, and on
+failure the reason and advice from the runner above the log's tail.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import ProgressBar, Sparkline, Static, TabbedContent, TabPane
+
+from . import core
+from .base import StepPane
+from olive_lab.steps.events import LogLine
+
+from .feed import Batch, Feed
+from .logview import LogView
+from .util import fmt_duration, fmt_expected, fmt_gb, rel
+
+LOG_LINES = 5000
+
+#: The pane's own words where the plan's title is long.
+TITLES = {"model": "Base model", "quantize": "Quantize", "finetune": "Fine-tune", "optimize": "Optimize"}
+
+
+class RunPane(StepPane):
+    ACTIONS = {"run": "run", "retry": "retry", "rerun": "run again", "cancel": "cancel", "copy": "copy cmd"}
+
+    class FollowStarted(Message):
+        """A feed for this step begins: what follows replays the step's log from its start."""
+
+        def __init__(self, feed: Feed, started_at: float | None, live: bool) -> None:
+            super().__init__()
+            self.feed = feed
+            self.started_at = started_at
+            self.live = live
+
+    class EventsReady(Message):
+        def __init__(self, feed: Feed) -> None:
+            super().__init__()
+            self.feed = feed
+
+    class Ended(Message):
+        """The step ended (bubbles to the app: refresh states, follow the next step)."""
+
+        def __init__(self, step: str, ok: bool) -> None:
+            super().__init__()
+            self.step = step
+            self.ok = ok
+
+    def __init__(self, step: str, **kwargs) -> None:
+        self.step = step
+        super().__init__(**kwargs)
+        self.feed: Feed | None = None
+        self.run_status = "idle"  # idle, running, done, skipped, failed, cancelled
+        self.live = False  # following a step that is running now (not a replay of a finished one)
+        self.started_at: float | None = None
+        self.duration_s: float | None = None
+        self.phase = ""
+        self.losses: list[float] = []
+        self.last_loss = None
+        self.failure = None
+        self.cancelling = False
+        self.history_loaded = False
+        self.decision = ""
+        self.missing_inputs: list = []
+
+    # --- layout -------------------------------------------------------------------------------------------------
+
+    def compose(self):
+        yield self.title_widget(TITLES.get(self.step, self.step))
+        with TabbedContent(initial=f"{self.step}-about", id=f"{self.step}-tabs"):
+            with TabPane("About", id=f"{self.step}-about"):
+                with VerticalScroll(classes="about"):
+                    yield Static("", id=f"{self.step}-blocked", classes="blocked", markup=False)
+                    yield Static("", id=f"{self.step}-decision", classes="decision", markup=False)
+                    yield Static("The command (F7 copies it; you can also select it with the mouse):",
+                                 classes="label")
+                    command = Static("", id=f"{self.step}-command", classes="command", markup=False)
+                    command.ALLOW_SELECT = True
+                    yield command
+                    yield Static("", id=f"{self.step}-explain", classes="explain", markup=False)
+                    yield Static("", id=f"{self.step}-notes", classes="notes", markup=False)
+                    yield Static("", id=f"{self.step}-io", classes="io", markup=False)
+            with TabPane("Run", id=f"{self.step}-run"):
+                with Vertical(classes="run"):
+                    yield Static("Not run yet. F9 runs it.", id=f"{self.step}-status", classes="run-status",
+                                 markup=False)
+                    with Horizontal(classes="progress-row", id=f"{self.step}-progress-row"):
+                        yield ProgressBar(total=None, show_eta=False, id=f"{self.step}-progress")
+                        yield Static("", id=f"{self.step}-progress-label", classes="progress-label",
+                                     markup=False)
+                    if self.step == "finetune":
+                        with Horizontal(classes="loss-row", id="finetune-loss-row"):
+                            yield Sparkline([], id="finetune-loss", summary_function=max)
+                            yield Static("loss: waiting for the first report", id="finetune-loss-label",
+                                         classes="loss-label", markup=False)
+                    yield Static("", id=f"{self.step}-failure", classes="failure", markup=False)
+                    yield LogView(max_lines=LOG_LINES, id=f"{self.step}-log", classes="log")
+
+    def on_mount(self) -> None:
+        self.query_one(f"#{self.step}-progress-row").display = False
+        self.query_one(f"#{self.step}-failure").display = False
+        self.query_one(f"#{self.step}-blocked").display = False
+        if self.step == "finetune":
+            self.query_one("#finetune-loss-row").display = False
+
+    @property
+    def log_view(self) -> LogView:
+        return self.query_one(f"#{self.step}-log", LogView)
+
+    def show_tab(self, which: str) -> None:
+        self.query_one(f"#{self.step}-tabs", TabbedContent).active = f"{self.step}-{which}"
+
+    def action_toggle_view(self) -> None:
+        tabs = self.query_one(f"#{self.step}-tabs", TabbedContent)
+        tabs.active = f"{self.step}-run" if tabs.active.endswith("-about") else f"{self.step}-about"
+
+    # --- the plan -----------------------------------------------------------------------------------------------
+
+    def set_plan(self, plan, state) -> None:
+        super().set_plan(plan, state)
+        q = self.query_one
+        if isinstance(plan, Exception) or plan is None:
+            why = "the pipeline is not available yet" if plan is None else f"{type(plan).__name__}: {plan}"
+            q(f"#{self.step}-blocked", Static).update(Text(f"This step cannot be planned: {why}", style="bold red"))
+            q(f"#{self.step}-blocked").display = True
+            return
+        title = TITLES.get(self.step, self.step)
+        q(f"#{self.step}-title", Static).update(plan.title or title)
+        blocked = q(f"#{self.step}-blocked", Static)
+        if plan.blocked:
+            blocked.update(Text.assemble(("Not possible yet: ", "bold yellow"), plan.blocked))
+        blocked.display = bool(plan.blocked) and self.run_status != "running"
+        q(f"#{self.step}-explain", Static).update(plan.explain)
+        notes = Text()
+        for note in plan.notes:
+            notes.append("Note: ", style="bold")
+            notes.append(note + "\n")
+        q(f"#{self.step}-notes", Static).update(notes)
+        q(f"#{self.step}-notes").display = bool(plan.notes)
+        root = self.lab.workspace.root if self.lab else None
+        q(f"#{self.step}-command", Static).update(self.command_line())
+        io = Text()
+        io.append("Inputs:  ", style="bold")
+        io.append(", ".join(rel(p, root) for p in plan.inputs) or "none")
+        io.append("\nOutputs: ", style="bold")
+        io.append(", ".join(f"{rel(p, root)} ({name})" for name, p in plan.outputs.items()) or "none")
+        io.append("\nExpected: ", style="bold")
+        io.append(f"{fmt_expected(plan.expected_s)}, {fmt_gb(plan.expected_disk_gb)} of disk")
+        if self.lab is not None:
+            io.append("\nFull log: ", style="bold")
+            io.append(rel(self.lab.workspace.log_path(self.step), root))
+        q(f"#{self.step}-io", Static).update(io)
+        if state is not None and self.run_status in ("idle",):
+            self._show_state(state)
+
+    def set_missing(self, paths) -> None:
+        """Inputs not there yet: say which earlier step makes them (F9 runs those first)."""
+        self.missing_inputs = list(paths)
+        self._show_decision()
+
+    def set_decision(self, reason: str) -> None:
+        self.decision = reason
+        self._show_decision()
+
+    def _show_decision(self) -> None:
+        text = Text()
+        if self.decision:
+            text.append("Status: ", style="bold")
+            text.append(self.decision)
+        missing = getattr(self, "missing_inputs", [])
+        if missing and self.run_status != "running":
+            root = self.lab.workspace.root if self.lab else None
+            if text:
+                text.append("\n")
+            text.append("Needs first: ", style="bold yellow")
+            text.append(", ".join(rel(p, root) for p in missing))
+            text.append(" (not there yet). F9 runs the earlier steps, then this one.", style="dim")
+        self.query_one(f"#{self.step}-decision", Static).update(text)
+
+    def command_line(self) -> str:
+        plan = self.plan
+        if plan is None or isinstance(plan, Exception) or not plan.argv or self.lab is None:
+            return ""
+        return plan.command_line(self.lab.workspace)
+
+    def _show_state(self, state) -> None:
+        """The state on disk, for a step this wizard has not followed (yet)."""
+        status = getattr(state, "status", "pending")
+        if status == "pending":
+            return
+        self.duration_s = state.duration_s if status != "running" else None
+        if status == "done":
+            how = "found on disk (made by hand)" if state.found_by_hand else f"in {fmt_duration(state.duration_s)}"
+            self._status(Text.assemble(("✓ done ", "bold green"), how))
+        elif status in ("failed", "cancelled"):
+            self.failure = (state.reason, state.advice)
+            word = "cancelled" if status == "cancelled" else "failed"
+            self._status(Text.assemble((f"✗ {word} ", "bold red"), f"after {fmt_duration(state.duration_s)}"))
+            self._show_failure(state.reason, state.advice)
+
+    # --- following a run ----------------------------------------------------------------------------------------
+
+    @on(FollowStarted)
+    def _follow_started(self, message: FollowStarted) -> None:
+        self.feed = message.feed
+        self.live = message.live
+        self.log_view.clear()
+        self.losses = []
+        self.last_loss = None
+        self.phase = ""
+        self.failure = None
+        self.cancelling = False
+        self.history_loaded = True
+        self.query_one(f"#{self.step}-failure").display = False
+        self.query_one(f"#{self.step}-progress-row").display = False
+        if self.step == "finetune":
+            self.query_one("#finetune-loss", Sparkline).data = []
+            self.query_one("#finetune-loss-label", Static).update("loss: waiting for the first report")
+        if message.live:
+            self.run_status = "running"
+            self.started_at = message.started_at
+            self.duration_s = None
+            self.query_one(f"#{self.step}-blocked").display = False
+            self.show_tab("run")
+            self.tick(self.app.now())
+        self.app.update_keys()
+        self.app.show_rows()
+
+    @on(EventsReady)
+    def _events(self, message: EventsReady) -> None:
+        if message.feed is not self.feed:
+            message.feed.take()  # a feed this pane no longer shows
+            return
+        self.apply(message.feed.take())
+
+    def apply(self, batch: Batch) -> None:
+        if batch.dropped:
+            self.log_view.skip_lines(batch.dropped)
+        if batch.lines:
+            lines = batch.lines
+            self.log_view.write_lines([line.styled for line in lines], [len(line.text) for line in lines])
+        if batch.phase is not None:
+            self.phase = batch.phase.name
+        if batch.progress is not None:
+            self._show_progress(batch.progress)
+        if batch.losses:
+            self._show_losses(batch.losses)
+        if batch.end is not None:
+            self._end(batch.end, batch.note)
+        elif self.run_status == "running":
+            self.tick(self.app.now())
+
+    def _show_progress(self, progress) -> None:
+        row = self.query_one(f"#{self.step}-progress-row")
+        bar = self.query_one(f"#{self.step}-progress", ProgressBar)
+        if self.run_status == "running":
+            row.display = True
+        bar.update(total=progress.total, progress=progress.current)
+        label = progress.label or ""
+        cur = _num(progress.current)
+        tot = _num(progress.total) if progress.total else "?"
+        text = f"{label} {cur}/{tot} {progress.unit}".strip()
+        if progress.eta_s is not None:
+            text += f" · ETA {fmt_duration(progress.eta_s)}"
+        self.query_one(f"#{self.step}-progress-label", Static).update(text)
+
+    def _show_losses(self, losses) -> None:
+        self.losses.extend(loss.value for loss in losses)
+        self.last_loss = losses[-1]
+        if self.step != "finetune":
+            return
+        self.query_one("#finetune-loss-row").display = True
+        self.query_one("#finetune-loss", Sparkline).data = list(self.losses)
+        first, last = self.losses[0], self.losses[-1]
+        where = f" (step {self.last_loss.step})" if self.last_loss.step is not None else ""
+        self.query_one("#finetune-loss-label", Static).update(
+            f"loss {first:.3f} → {last:.3f}{where}\nlow {min(self.losses):.3f} · {len(self.losses)} reports")
+
+    def _end(self, end, note: str) -> None:
+        from olive_lab.steps.events import Finished
+
+        self.query_one(f"#{self.step}-progress-row").display = False
+        self.cancelling = False
+        ok = isinstance(end, Finished)
+        if ok and end.skipped:
+            self.run_status = "skipped"
+            self.duration_s = None
+            self._status(Text.assemble(("✓ up to date ", "bold green"), f"— not run again: {note}" if note else ""))
+        elif ok:
+            self.run_status = "done"
+            if end.duration_s is not None:
+                self.duration_s = end.duration_s
+            elif self.started_at is not None:
+                self.duration_s = self.app.now() - self.started_at
+            outputs = ", ".join(f"{k}: {v}" for k, v in (end.outputs or {}).items())
+            self._status(Text.assemble(("✓ done ", "bold green"), f"in {fmt_duration(self.duration_s)}",
+                                       (f" · {outputs}" if outputs else "", "dim")))
+        else:
+            self.run_status = "cancelled" if end.cancelled else "failed"
+            if self.started_at is not None and self.live:
+                self.duration_s = self.app.now() - self.started_at
+            word = "cancelled" if end.cancelled else "failed"
+            code = f" (exit code {end.exit_code})" if end.exit_code not in (None, 0) else ""
+            self._status(Text.assemble((f"✗ {word}", "bold red"), code,
+                                       f" after {fmt_duration(self.duration_s)}" if self.duration_s else ""))
+            self.failure = (end.reason, end.advice)
+            self._show_failure(end.reason, end.advice)
+            if self.live:
+                self.show_tab("run")
+        was_live = self.live
+        self.live = False
+        self.app.update_keys()
+        self.app.show_rows()
+        if was_live:
+            self.post_message(self.Ended(self.step, ok))
+
+    def _show_failure(self, reason: str, advice: str) -> None:
+        box = self.query_one(f"#{self.step}-failure", Static)
+        text = Text()
+        text.append("Why: ", style="bold red")
+        text.append(reason or "unknown")
+        if advice:
+            text.append("\nWhat to do: ", style="bold")
+            text.append(advice)
+        text.append("\nF9 retries. The end of the log is below; the full log is in ", style="dim")
+        if self.lab is not None:
+            text.append(rel(self.lab.workspace.log_path(self.step), self.lab.workspace.root), style="dim")
+        box.update(text)
+        box.display = True
+
+    def _status(self, text) -> None:
+        self.query_one(f"#{self.step}-status", Static).update(text)
+
+    def tick(self, now: float) -> None:
+        if self.run_status != "running":
+            return
+        text = Text()
+        text.append("▶ cancelling… " if self.cancelling else "▶ running ", style="bold yellow")
+        if self.started_at is not None:
+            text.append(f"{fmt_duration(now - self.started_at)} elapsed")
+        expected = getattr(self.plan, "expected_s", None) if self.plan is not None else None
+        if expected:
+            text.append(f" (expected {fmt_expected(expected)})", style="dim")
+        if self.phase:
+            text.append(" · ")
+            text.append(self.phase, style="cyan")
+        text.append(" · F8 cancels", style="dim")
+        self._status(text)
+
+    # --- history of a step not followed live --------------------------------------------------------------------
+
+    def on_show_pane(self) -> None:
+        if self.history_loaded or self.lab is None or self.run_status == "running":
+            return
+        state = self.state
+        if state is None or getattr(state, "status", "pending") in ("pending", "running"):
+            return
+        self.history_loaded = True
+        self._load_history(self.lab)
+
+    @work(thread=True, exclusive=True, group="history", exit_on_error=False)
+    def _load_history(self, lab) -> None:
+        """Replay a finished step's log (parsed like a live one) so its log, loss curve and outcome show."""
+        feed = Feed(self.step, LOG_LINES)
+        try:
+            runner = core.module("runner")
+            events = runner.follow_log(lab.workspace, self.step, 0.1, lambda: False)
+        except (core.Missing, AttributeError):
+            events = iter(())
+        self.post_message(self.FollowStarted(feed, None, live=False))
+        try:
+            for event in events:
+                feed.put(event)
+        except Exception as exc:  # noqa: BLE001
+            feed.put(LogLine(f"(reading the log failed: {exc})", f"(reading the log failed: {exc})"))
+        feed.posted = True
+        self.post_message(self.EventsReady(feed))
+
+    # --- actions (keys live on the app; it asks the visible pane) -------------------------------------------------
+
+    def can(self, action: str):
+        app = self.app
+        running_here = self.run_status == "running"
+        busy = app.run_active
+        if action == "copy":
+            return True if self.command_line() else None
+        if action == "view":
+            return True
+        if action == "cancel":
+            return (None if self.cancelling else True) if running_here else False
+        if action in ("run", "retry", "rerun"):
+            if running_here:
+                return False
+            failed = self.run_status in ("failed", "cancelled") or getattr(self.state, "status", "") in (
+                "failed", "cancelled")
+            done = self.run_status in ("done", "skipped") or getattr(self.state, "status", "") == "done"
+            wanted = "retry" if failed else "rerun" if done else "run"
+            if action != wanted:
+                return False
+            if busy or self.lab is None or self.plan is None or isinstance(self.plan, Exception):
+                return None
+            return True
+        return False
+
+    def do(self, action: str) -> None:
+        app = self.app
+        if action == "view":
+            self.action_toggle_view()
+        elif action == "copy":
+            command = self.command_line()
+            app.copy_to_clipboard(command)
+            app.notify(command, title="Command copied to the clipboard", timeout=6)
+        elif action == "cancel":
+            app.confirm_cancel(self.step)
+        elif action in ("run", "retry"):
+            app.run_steps(self.step, force=False)
+        elif action == "rerun":
+            app.run_steps(self.step, force=True)
+
+    @property
+    def row_status(self) -> tuple[str, str] | None:
+        """(status, note) for the step list when this pane knows better than the state on disk."""
+        if self.run_status == "idle":
+            return None
+        return self.run_status, ""
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def log_path(lab, step: str) -> Path:
+    return lab.workspace.log_path(step)

@@ -1,0 +1,316 @@
+"""Upload the optimized model to an Azure ML workspace (Azure AI Foundry project) and register it.
+
+The form is pre-filled from what the environment knows (`steps.upload.resolve_target`: flags, environment
+variables, config.json, the compute instance, `az` defaults) and validated as the user types with Azure's
+naming rules (`steps.upload.validate_request`). Sign-in tries the Azure CLI first; if that fails, the device
+code and its address are shown here, inside the app (textual-serve has no terminal to print them to).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from rich.text import Text
+from textual import on, work
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Label, ProgressBar, Static
+
+from . import core
+from .base import StepPane
+from .util import fmt_bytes
+
+#: form field -> (label, UploadRequest attribute, words that name it in validate_request's messages)
+FIELDS = (
+    ("subscription", "subscription", "subscription_id", ("subscription",)),
+    ("resource_group", "resource group", "resource_group", ("resource group",)),
+    ("workspace", "workspace", "workspace", ("workspace",)),
+    ("name", "model name", "name", ("model name",)),
+    ("version", "version", "version", ("version",)),
+    ("description", "description", "description", ("description",)),
+)
+
+
+class UploadPane(StepPane):
+    step = "upload"
+
+    class Prefilled(Message):
+        def __init__(self, target, folder_problems: list[str], error: str = "") -> None:
+            super().__init__()
+            self.target, self.folder_problems, self.error = target, folder_problems, error
+
+    class DeviceCode(Message):
+        def __init__(self, url: str, code: str, expires_on) -> None:
+            super().__init__()
+            self.url, self.code, self.expires_on = url, code, expires_on
+
+    class Status(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    class Progress(Message):
+        def __init__(self, done: int, total: int, name: str) -> None:
+            super().__init__()
+            self.done, self.total, self.name = done, total, name
+
+    class Finished(Message):
+        def __init__(self, result=None, error: str = "", advice: str = "") -> None:
+            super().__init__()
+            self.result, self.error, self.advice = result, error, advice
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.missing = ""  # why steps.upload cannot be used here ("" when it can)
+        self.problems: list[str] = []
+        self.folder_problems: list[str] = []
+        self.uploading = False
+        self.cancel_event: threading.Event | None = None
+        self.result = None
+        self.error = ""
+        self.prefilled = False
+
+    def compose(self):
+        yield self.title_widget("Upload to Azure AI")
+        with VerticalScroll(id="upload-form"):
+            yield Static("Registers models/phi/onnx-ao as a model asset in your Azure ML workspace, like "
+                         "`az ml model create` in the written lab.", classes="explain", markup=False)
+            for key, label, _, _ in FIELDS:
+                with Horizontal(classes="field-row"):
+                    yield Label(label, classes="field-label")
+                    placeholder = "empty: the next free version" if key == "version" else ""
+                    yield Input(id=f"up-{key}", placeholder=placeholder, compact=True)
+                yield Static("", id=f"up-{key}-source", classes="field-source", markup=False)
+            yield Static("", id="upload-problems", classes="problems", markup=False)
+            yield Static("", id="upload-login", markup=False)
+            yield ProgressBar(total=None, show_eta=True, id="upload-progress")
+            yield Static("", id="upload-status", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#upload-login").display = False
+        self.query_one("#upload-progress").display = False
+        self.missing = core.available("upload")
+        if self.missing:
+            self._status(Text.assemble(("The upload step is not available: ", "bold yellow"), self.missing))
+
+    def set_lab(self, lab) -> None:
+        super().set_lab(lab)
+        if not self.missing and not self.prefilled:
+            self._prefill(lab)
+
+    # --- pre-filling and validating -----------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="upload-prefill", exit_on_error=False)
+    def _prefill(self, lab) -> None:
+        try:
+            up = core.module("upload")
+            target = up.resolve_target({}, start=lab.workspace.root)
+            folder_problems = up.check_model_folder(lab.onnx_dir)
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(self.Prefilled(None, [], f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(self.Prefilled(target, folder_problems))
+
+    @on(Prefilled)
+    def _prefilled(self, message: Prefilled) -> None:
+        self.prefilled = True
+        if message.error:
+            self._status(Text.assemble(("Could not read the Azure settings: ", "yellow"), message.error))
+        target = message.target
+        up = core.module("upload")
+        values = {"name": up.DEFAULT_NAME, "description": up.DEFAULT_DESCRIPTION, "version": ""}
+        if target is not None:
+            for key, attr in (("subscription", "subscription_id"), ("resource_group", "resource_group"),
+                              ("workspace", "workspace")):
+                resolved = getattr(target, attr)
+                values[key] = resolved.value or ""
+                source = self.query_one(f"#up-{key}-source", Static)
+                source.update(Text(f"from {resolved.describe()}", style="dim") if resolved.value else "")
+        for key, value in values.items():
+            inp = self.query_one(f"#up-{key}", Input)
+            if not inp.value:
+                inp.value = value
+        self.folder_problems = list(message.folder_problems)
+        self.validate()
+
+    def request(self):
+        up = core.module("upload")
+        v = {key: self.query_one(f"#up-{key}", Input).value.strip() for key, *_ in FIELDS}
+        folder = self.lab.onnx_dir if self.lab is not None else None
+        tags = {}
+        try:
+            tags = up.lab_tags(self.lab.workspace, profile=self.lab.profile.name, base_model=self.lab.base_model)
+        except Exception:  # noqa: BLE001 - tags are a nicety
+            pass
+        return up.UploadRequest(subscription_id=v["subscription"] or None, resource_group=v["resource_group"] or None,
+                                workspace=v["workspace"] or None, name=v["name"], version=v["version"] or None,
+                                folder=folder, description=v["description"] or up.DEFAULT_DESCRIPTION, tags=tags)
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        if self.prefilled:
+            self.validate()
+
+    def validate(self) -> list[str]:
+        if self.missing:
+            return [self.missing]
+        up = core.module("upload")
+        problems = up.validate_request(self.request())
+        self.problems = problems
+        for key, _, _, words in FIELDS:
+            bad = any(any(f"The {w}" in p for w in words) for p in problems)
+            self.query_one(f"#up-{key}", Input).set_class(bad, "-invalid")
+        text = Text()
+        for p in problems + self.folder_problems:
+            text.append("✗ ", style="bold red")
+            text.append(p + "\n")
+        if not problems and not self.folder_problems:
+            text.append("✓ Ready to upload: F9 starts (sign-in first if needed).", style="green")
+        self.query_one("#upload-problems", Static).update(text)
+        self.app.update_keys()
+        return problems
+
+    # --- uploading ----------------------------------------------------------------------------------------------
+
+    def can(self, action: str):
+        if action == "upload":
+            if self.uploading:
+                return False
+            if self.missing or self.problems or self.folder_problems or self.lab is None:
+                return None
+            return True
+        if action == "cancel":
+            return (None if self.cancel_event and self.cancel_event.is_set() else True) if self.uploading else False
+        return False
+
+    def do(self, action: str) -> None:
+        if action == "upload":
+            self.start()
+        elif action == "cancel" and self.cancel_event is not None:
+            self.cancel_event.set()
+            self._status(Text("Cancelling after the current block…", style="yellow"))
+
+    def start(self) -> None:
+        if self.missing:
+            self.app.notify(self.missing, title="The upload cannot run", severity="warning")
+            return
+        if self.validate() or self.folder_problems:
+            self.app.notify("Fix the fields marked above first.", severity="warning")
+            return
+        self.uploading = True
+        self.result = None
+        self.error = ""
+        self.cancel_event = threading.Event()
+        bar = self.query_one("#upload-progress", ProgressBar)
+        bar.update(total=None, progress=0)
+        bar.display = True
+        self._status(Text("Signing in to Azure…", style="yellow"))
+        self._upload(self.request(), self.cancel_event)
+        self.app.update_keys()
+
+    @work(thread=True, exclusive=True, group="upload", exit_on_error=False)
+    def _upload(self, req, cancel: threading.Event) -> None:
+        up = core.module("upload")
+        started_at = time.time()
+        lock = threading.Lock()
+        last = [0.0]
+
+        def on_code(url: str, code: str, expires_on) -> None:
+            self.post_message(self.DeviceCode(url, code, expires_on))
+
+        def on_progress(done: int, total: int, name: str) -> None:
+            with lock:
+                now = time.monotonic()
+                if now - last[0] < 0.1 and done < total:
+                    return
+                last[0] = now
+            self.post_message(self.Progress(done, total, name))
+
+        credential = None
+        try:
+            up.quiet_azure_logging()
+            credential = up.make_credential(on_code)
+            up.check_credential(credential)
+            self.post_message(self.Status(f"Signed in with {getattr(credential, 'source', 'Azure')}; uploading…"))
+            result = up.upload(req, credential, on_progress, cancel,
+                               on_status=lambda text: self.post_message(self.Status(text)))
+        except Exception as exc:  # noqa: BLE001 - shown on screen, recorded on disk
+            error = exc if isinstance(exc, up.AzureStepError) else up.UploadError(
+                f"The upload failed: {up.scrub(f'{type(exc).__name__}: {exc}')[:600]}")
+            try:
+                up.record_upload(self.lab.workspace, req, error=error, started_at=started_at)
+            except Exception:  # noqa: BLE001
+                pass
+            self.post_message(self.Finished(None, getattr(error, "message", str(error)),
+                                            getattr(error, "advice", "")))
+            return
+        finally:
+            if credential is not None:
+                try:
+                    credential.close()
+                except Exception:  # noqa: BLE001
+                    pass
+        try:
+            up.record_upload(self.lab.workspace, req, result=result, started_at=started_at)
+        except Exception:  # noqa: BLE001
+            pass
+        self.post_message(self.Finished(result))
+
+    @on(DeviceCode)
+    def _device_code(self, message: DeviceCode) -> None:
+        box = self.query_one("#upload-login", Static)
+        when = f" before {message.expires_on:%H:%M}" if message.expires_on else ""
+        box.update(Text.assemble(("Sign in to Azure: ", "bold"), "open ", (message.url, "bold underline"),
+                                 " in a browser and enter the code ", (message.code, "bold reverse"), when,
+                                 ("\nThe upload goes on by itself once you have signed in.", "dim")))
+        box.display = True
+        self.app.copy_to_clipboard(message.code)
+
+    @on(Status)
+    def _status_message(self, message: Status) -> None:
+        if self.uploading:
+            self._status(Text(message.text, style="dim"))
+
+    @on(Progress)
+    def _progress(self, message: Progress) -> None:
+        self.query_one("#upload-login").display = False
+        bar = self.query_one("#upload-progress", ProgressBar)
+        bar.update(total=message.total or None, progress=message.done)
+        self._status(Text(f"{fmt_bytes(message.done)} of {fmt_bytes(message.total)} · {message.name}"
+                          " · F8 cancels", style="dim"))
+
+    @on(Finished)
+    def _finished(self, message: Finished) -> None:
+        self.uploading = False
+        self.query_one("#upload-login").display = False
+        if message.result is not None:
+            r = message.result
+            self.result = r
+            self.query_one("#upload-progress", ProgressBar).update(total=max(r.bytes, 1), progress=max(r.bytes, 1))
+            head = "Already registered (nothing sent): " if r.already_registered else "Registered "
+            self._status(Text.assemble(("✓ ", "bold green"), head, (r.reference, "bold"),
+                                       f"\nasset id {r.asset_id}\nstudio {r.studio_url}"))
+        else:
+            self.error = message.error
+            self.query_one("#upload-progress").display = False
+            self._status(Text.assemble(("✗ ", "bold red"), message.error or "The upload failed.",
+                                       ("\n" + message.advice if message.advice else "", "")))
+        self.app.update_keys()
+        self.app.show_rows()
+
+    def _status(self, text) -> None:
+        self.query_one("#upload-status", Static).update(text)
+
+    def focus_first(self) -> None:
+        self.query_one("#up-resource_group", Input).focus()
+
+    @property
+    def row_status(self):
+        if self.uploading:
+            return "running", ""
+        if self.result is not None:
+            return "done", "sent"
+        if self.error:
+            return "failed", ""
+        return None
