@@ -29,7 +29,8 @@ SEVERITIES = (OK, WARNING, BLOCKING)
 _RANK = {OK: 0, WARNING: 1, BLOCKING: 2}
 
 #: Stable ids of the findings, in the order they are shown.
-FINDING_KEYS = ("gpu", "driver", "cuda", "bf16", "torch", "ortgenai", "python", "packages", "disk", "ram", "azure")
+FINDING_KEYS = ("gpu", "driver", "cuda", "bf16", "torch", "ortgenai", "python", "packages", "flow", "disk", "ram",
+                "azure")
 
 #: The lab asks for an NVIDIA A10 (8.6) or A100 (8.0); newer GPUs (L4 8.9, H100 9.0, ...) pass.
 MIN_COMPUTE_CAPABILITY = (8, 0)
@@ -214,6 +215,7 @@ class ProbeData:
     python_executable: str = ""
     source_root: str | None = None  # the checkout (for `pip install -e`), None for an installed package
     timings: dict[str, float] = field(default_factory=dict)
+    gpu_flow: tuple[str, str, bool] | None = None  # (flow, why, overlay ready) the gpu profile would run here
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -573,11 +575,21 @@ def collect(workdir: str | os.PathLike = ".", *, timeout: float = SUBPROCESS_TIM
         disk = timed("disk", probe_disk, workdir)
         ram = timed("ram", probe_ram)
         azure = timed("azure", probe_azure)
+        flow = timed("flow", probe_gpu_flow)
         torch_probe = torch_f.result()
         genai_probe = genai_f.result()
     return ProbeData(nvml=nvml, torch=torch_probe, genai=genai_probe, python_version=tuple(sys.version_info[:3]),
                      packages=packages, package_dists=dists, python_executable=sys.executable, disk=disk,
-                     ram=ram, azure=azure, source_root=_source_root(), timings=timings)
+                     ram=ram, azure=azure, source_root=_source_root(), timings=timings,
+                     gpu_flow=flow)
+
+
+def probe_gpu_flow() -> tuple[str, str, bool]:
+    """Which gpu flow runs here (faithful AWQ flow needs the overlay that `olive-lab setup` makes)."""
+    from .flows import gpu_flow
+
+    flow = gpu_flow()
+    return flow.name, flow.reason, flow.overlay_ready
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -873,12 +885,24 @@ def _assess_python(data: ProbeData, profile: Profile) -> Finding:
                        "Create the environment with Python 3.11: `python3.11 -m venv .venv`.")
     if profile.needs_gpu and tuple(v[:2]) != PYTHON_RECOMMENDED:
         return Finding("python", "Python", WARNING,
-                       f"Python {text}: the AWQ step's autoawq publishes wheels for 3.11; here pip builds it from "
-                       "source, which needs torch installed first.",
-                       "Use Python 3.11 for the gpu profile, or install autoawq with "
-                       "`pip install --no-build-isolation autoawq` after torch.")
+                       f"Python {text}: the lab's pins were made for 3.11; autoawq 0.2.9 has no wheel for any "
+                       "Python, so `olive-lab setup` builds it from its sdist (needs torch installed first).",
+                       "Python 3.11 is the tested choice; on another version run `olive-lab setup --profile gpu` "
+                       "and check that it reports the overlay ready.")
     where = f" at {data.python_executable}" if data.python_executable else ""
     return Finding("python", "Python", OK, f"Python {text}{where}.")
+
+
+def _assess_flow(data: ProbeData, profile: Profile) -> list[Finding]:
+    """On the gpu profile: the flow that will run, and how to get the lab's faithful AWQ flow when it is not it."""
+    if not profile.needs_gpu or data.gpu_flow is None:
+        return []
+    name, why, ready = data.gpu_flow
+    if ready:
+        return [Finding("flow", "GPU flow", OK, f"{name} ({why}).")]
+    return [Finding("flow", "GPU flow", WARNING, f"{name}: {why}.",
+                    "Run `olive-lab setup --profile gpu` to make the pinned AWQ environment; until then the lab "
+                    "fine-tunes the float model and RTN stands in for AWQ.")]
 
 
 def _assess_packages(data: ProbeData, profile: Profile) -> Finding:
@@ -1016,6 +1040,7 @@ def assess(data: ProbeData, profile: Profile | str) -> list[Finding]:
         _assess_genai(data, profile),
         _assess_python(data, profile),
         _assess_packages(data, profile),
+        *_assess_flow(data, profile),
         _assess_disk(data, profile),
         _assess_ram(data, profile),
         _assess_azure(data, profile),

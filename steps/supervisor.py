@@ -85,7 +85,7 @@ class Supervisor:
         if problems:
             self._fail_without_running(step, " ".join(problems))
             return False
-        if self.force and plan.argv[0] == "olive":
+        if self.force:  # wrapped steps (AWQ, overlays) run Olive too
             pipeline.clear_olive_cache(ws)
         state = StepState(step, RUNNING, started_at=time.time(), argv=list(plan.argv),
                           fingerprint=pipeline.fingerprint(plan))

@@ -96,6 +96,7 @@ def test_missing_shared_library_is_named(text, lib):
 
 def test_h100_driver_580_cuda13_picks_gpu_and_everything_ok():
     data = machine(gpu=H100, driver="580.159.04", cuda_driver=(13, 0))
+    data.gpu_flow = ("faithful", "the awq-tf4 environment is ready", True)
     name, reason = c.choose_profile(data)
     assert name == "gpu"
     assert "H100" in reason and "9.0" in reason and "13.0" in reason and "gpu profile" in reason
@@ -425,7 +426,8 @@ def test_cli_check_json(tmp_path, capsys):
     assert set(d) == {"ok", "profile", "profile_reason", "profile_forced", "auto_profile", "blocking", "warnings",
                       "findings", "gpu", "workdir", "elapsed_s", "probes"}
     assert d["ok"] is True and d["profile"] == "cpu" and d["gpu"] is None and d["blocking"] == []
-    assert [f["key"] for f in d["findings"]] == list(c.FINDING_KEYS)
+    # the gpu flow is only a finding on the gpu profile
+    assert [f["key"] for f in d["findings"]] == [k for k in c.FINDING_KEYS if k != "flow"]
     for f in d["findings"]:
         assert set(f) == {"key", "title", "severity", "detail", "fix"} and f["severity"] in c.SEVERITIES
     assert d["workdir"] == str(tmp_path)
@@ -442,3 +444,11 @@ def test_cli_forced_gpu_profile_is_blocked(tmp_path, capsys):
     assert gpu["severity"] == "blocking" and "No NVIDIA GPU" in gpu["detail"]
     assert main(["--profile", "gpu", "check", "--workdir", str(tmp_path)]) == EXIT_BLOCKED
     assert "blocking for the gpu profile" in capsys.readouterr().out
+
+
+def test_gpu_profile_without_the_awq_overlay_says_which_flow_runs_and_how_to_get_awq():
+    data = machine(gpu=H100, driver="580.159.04", cuda_driver=(13, 0))
+    data.gpu_flow = ("fallback", "the awq-tf4 environment is not ready: not installed", False)
+    flow = by_key(c.report_from(data).findings)["flow"]
+    assert flow.severity == c.WARNING
+    assert flow.detail.startswith("fallback") and "olive-lab setup --profile gpu" in flow.fix
