@@ -17,6 +17,10 @@ ADAPTER_FILES = {"adapter_config.json": "adapter config", "adapter_model.safeten
 
 def plan(lab: Lab) -> StepPlan:
     profile = lab.profile
+    if profile.gpu_flows:
+        from .flows import plan_finetune
+
+        return plan_finetune(lab, EXPLAIN, profile.finetune_args)
     base = lab.quantized_dir / "model" if profile.finetune_on_quantized else lab.base_dir
     argv = olive_argv(
         "finetune", "--method", "lora", "-m", str(base),

@@ -17,7 +17,15 @@ GENAI_FILES = {"genai_config.json": "onnxruntime-genai config", "*.onnx": "ONNX 
                "adapter_weights.onnx_adapter": "adapter file"}
 
 
+AUTO_OPT_NOTE = ("`olive auto-opt` is deprecated in Olive 0.13, but `olive optimize` cannot yet extract the "
+                 "adapter from an int4 build, so the lab keeps auto-opt with --use_model_builder.")
+
+
 def plan(lab: Lab) -> StepPlan:
+    if lab.profile.gpu_flows:
+        from .flows import plan_optimize
+
+        return plan_optimize(lab, EXPLAIN, AUTO_OPT_NOTE)
     ft = lab.ft_dir
     argv = olive_argv(
         "auto-opt", "-m", str(ft / "model"), "-a", str(ft / "adapter"), "--device", "cpu",
@@ -28,8 +36,7 @@ def plan(lab: Lab) -> StepPlan:
         step="optimize", title="Optimize to ONNX (int4, with adapter)", explain=EXPLAIN, argv=argv,
         inputs=(ft / "model", ft / "adapter"), outputs={"model": lab.onnx_dir},
         settings={"precision": lab.profile.optimize_precision},
-        notes=("`olive auto-opt` is deprecated in Olive 0.13, but `olive optimize` cannot yet extract the "
-               "adapter from an int4 build, so the lab keeps auto-opt with --use_model_builder.",),
+        notes=(AUTO_OPT_NOTE,),
         expected_s=lab.profile.expected_s.get("optimize"), expected_disk_gb=lab.profile.disk_gb * 0.2,
     )
 

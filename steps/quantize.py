@@ -22,6 +22,10 @@ RTN_EXPLAIN = (
 
 def plan(lab: Lab) -> StepPlan:
     profile = lab.profile
+    if profile.gpu_flows:
+        from .flows import plan_quantize
+
+        return plan_quantize(lab, EXPLAIN, RTN_EXPLAIN)
     out = lab.quantized_dir
     if profile.quantize_algorithm == "awq":
         argv = (sys.executable, "-m", "olive_lab.steps.awq", "--model", str(lab.base_dir),

@@ -1,0 +1,81 @@
+#!/bin/bash
+# Runs on the lent GPU machine (no network; wheels carried in .whl/). Not a test.
+#   bash bench/gpu_device_run.sh first   install, GPU check, setup, tiny faithful lab + evidence, then start the
+#                                        full-size benchmark detached (setsid) and follow it until ~560 s
+#   bash bench/gpu_device_run.sh wait    follow the detached full-size benchmark for up to ~560 s more; collect it
+set -u
+MODE=${1:-first}
+R=$(pwd)   # the repo; CLI commands run from /tmp so that ./olive_lab does not shadow the installed package
+T0=$(date +%s)
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 OLIVE_LAB_ENVS=/tmp/envs TF_BUILD=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH
+FULL=/tmp/full
+elapsed() { echo $(( $(date +%s) - T0 )); }
+
+follow_full() {  # $1 = seconds budget from T0
+  while [ ! -f $FULL/result.json ] && [ "$(elapsed)" -lt "$1" ]; do
+    if ! pgrep -f "bench/gpu_lab.py --work $FULL" >/dev/null; then echo "bench process gone"; break; fi
+    sleep 15
+    echo "--- $(elapsed) s: $(grep -a '^\[bench' $FULL.log | tail -1)"
+    ls $FULL/lab/logs 2>/dev/null | tr '\n' ' '; echo
+    for s in quantize finetune optimize; do
+      f=$FULL/lab/logs/$s.log; [ -f $f ] && echo "  $s: $(tr '\r' '\n' < $f | grep -a -v '^\s*$' | tail -1 | cut -c1-200)"
+    done
+    nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader; free -g | sed -n 2p; df -h /tmp | tail -1
+  done
+}
+
+collect_full() {
+  cp $FULL.log "$OUT/full.log" 2>/dev/null
+  [ -f $FULL/result.json ] && cp $FULL/result.json "$OUT/bench-full.json" && cp $FULL/result.md "$OUT/bench-full.md"
+  (cd $FULL && tar czf "$OUT/full-lablogs.tar.gz" lab/logs lab/.olive-lab bench-logs lab/models/phi/onnx-ao/awq-onnx-report.json 2>/dev/null)
+}
+
+if [ "$MODE" = first ]; then
+  {
+    echo "== machine"; nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv; nproc; free -g; df -h /tmp
+    python3 -c "import torch, transformers, peft; print(torch.__version__, torch.version.cuda, transformers.__version__, peft.__version__)"
+    echo "== install ($(elapsed) s)"
+    MAINW=$(ls .whl/*.whl | grep -v -E '/(transformers|tokenizers|huggingface_hub|peft|autoawq)-')
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $MAINW || exit 1
+    python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --target /tmp/site . || exit 1
+    python3 -c "import olive, onnxruntime, onnxruntime_genai, datasets; print('main env:', olive.__version__, onnxruntime.__version__, onnxruntime_genai.__version__, datasets.__version__)"
+    echo "== olive-lab check --json ($(elapsed) s)"
+    (cd /tmp && python3 -m olive_lab.cli check --json -w /tmp/checkw > "$OUT/check.json"); echo "check rc=$?"
+    echo "== olive-lab setup --profile gpu ($(elapsed) s)"
+    (cd /tmp && python3 -m olive_lab.cli setup --profile gpu --wheels "$R/.whl"); echo "setup rc=$?"
+    echo "== olive-lab check --profile gpu (after setup)"; (cd /tmp && python3 -m olive_lab.cli check --profile gpu -w /tmp/checkw); echo "check gpu rc=$?"
+  } 2>&1 | tee "$OUT/first.log"
+  echo "== tiny lab, faithful flow, through olive-lab run ($(elapsed) s)" | tee -a "$OUT/first.log"
+  python3 "$R/bench/gpu_lab.py" --work /tmp/tiny --size tiny --chat-tokens 32 --out /tmp/tiny/result.json > /tmp/tiny.log 2>&1
+  TINY_RC=$?
+  cp /tmp/tiny.log "$OUT/bench-tiny.log"; cp /tmp/tiny/result.json "$OUT/bench-tiny.json" 2>/dev/null
+  tail -30 /tmp/tiny.log
+  {
+    echo "== evidence: the builder on the AWQ model + adapter directly ($(elapsed) s)"
+    L=/tmp/tiny/lab/models/phi
+    (cd /tmp/tiny && timeout 240 olive auto-opt -m $L/ft/model -a $L/ft/adapter --device cpu --provider CPUExecutionProvider \
+       --use_ort_genai --use_model_builder --precision int4 -o /tmp/tiny/direct --log_level 1 2>&1 | tr '\r' '\n' | grep -a -E "Error|error|Traceback|named_modules|output model|Unpacking" | tail -8)
+    echo "== evidence: hybrid flow on the same lab ($(elapsed) s)"
+    cp -r /tmp/tiny/lab /tmp/tiny/lab-hybrid
+    (cd /tmp && OLIVE_LAB_GPU_FLOW=hybrid timeout 240 python3 -m olive_lab.cli run --only optimize -w /tmp/tiny/lab-hybrid 2>&1 | tail -25)
+    echo "== done tiny part ($(elapsed) s), tiny rc=$TINY_RC"
+  } 2>&1 | tee "$OUT/tiny-extra.log"
+  (cd /tmp/tiny && tar czf "$OUT/tiny-lablogs.tar.gz" lab/logs lab/.olive-lab bench-logs lab/models/phi/onnx-ao/awq-onnx-report.json lab/models/phi/awq/awq-config.json 2>/dev/null)
+  if [ "$TINY_RC" != 0 ] || [ "${SKIP_FULL:-0}" = 1 ]; then echo "not starting the full-size run"; exit $TINY_RC; fi
+  echo "== starting the full-size benchmark detached ($(elapsed) s)"
+  setsid nohup python3 "$R/bench/gpu_lab.py" --work $FULL --size phi35mini --out $FULL/result.json > $FULL.log 2>&1 < /dev/null &
+  sleep 5
+  follow_full 555
+  collect_full
+  exit 0
+fi
+
+if [ "$MODE" = wait ]; then
+  follow_full 560
+  collect_full
+  [ -f $FULL/result.json ] && cat $FULL/result.md
+  exit 0
+fi
+echo "unknown mode $MODE"; exit 2
