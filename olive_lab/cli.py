@@ -42,13 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lab_options(parser, on_subcommand=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"olive_lab.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"olive_lab.commands.{name}":
-                raise
-            continue
-        module.add_parser(sub)
+        importlib.import_module(f"olive_lab.commands.{name}").add_parser(sub)
     return parser
 
 
