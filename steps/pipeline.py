@@ -7,6 +7,7 @@ import importlib
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,7 +125,7 @@ def decide(lab: Lab, step: str, force: bool = False) -> Decision:
     if state.status == DONE and state.fingerprint == fingerprint(step_plan):
         when = time.strftime("%H:%M %d %b", time.localtime(state.ended_at or 0))
         return Decision(False, f"up to date (done {when}, inputs unchanged)")
-    if state.status in ("pending",) or (state.found_by_hand and state.status == DONE):
+    if state.status == "pending" or (state.found_by_hand and state.status == DONE):
         return Decision(False, "outputs found (made earlier by hand)")
     if state.status == DONE:
         return Decision(True, "inputs changed since the last run")
@@ -173,8 +174,6 @@ def relative_outputs(lab: Lab, step: str) -> dict[str, str]:
 
 def environ_for(lab: Lab) -> dict[str, str]:
     """The subprocess environment, with this Python's bin folder first so `olive` is the one beside it."""
-    import sys
-
     env = lab.workspace.subprocess_env()
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
