@@ -3,6 +3,11 @@
 The model loads in a thread worker; each reply is generated in a thread worker that appends text pieces to a
 `ReplyBuffer` and posts a message at most `UI_RATE` times a second (and never while the last one is unread),
 so a fast model is not slowed by the UI and a slow one still shows every token as it comes.
+
+The UI's share of the machine is what the model loses (onnxruntime uses every core), so a batch of pieces costs
+as little as it can: only the reply's own widget is redrawn, a layout happens only when the reply needs one more
+line, and the history stays at the bottom by anchoring, not by a scroll per batch. The tokens/s and time to first
+token shown are measured inside the generation loop (`ChatSession.generate`), not by the UI.
 """
 
 from __future__ import annotations
@@ -11,10 +16,16 @@ import re
 import threading
 import time
 
+from rich._wrap import divide_line
 from rich.text import Text
 from textual import on, work
+from textual.content import Content
 from textual.containers import Horizontal, VerticalScroll
+from textual.geometry import Region, Size
+from textual.strip import Strip
+from textual.visual import Visual
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.widgets import Input, Label, Static, Switch
 
 from . import core
@@ -23,6 +34,10 @@ from .util import rel
 
 UI_RATE = 20.0
 _BLANK_RUNS = re.compile(r"\n{3,}")
+# What a model may emit that a terminal must not get: control characters (ESC would start an escape sequence).
+_UNPRINTABLE = {c: "\ufffd" for c in (*range(32), 127, *range(0x80, 0xA0)) if c not in (9, 10, 13)}
+_UNPRINTABLE.update({9: "    ", 13: None})
+_LAST_WORD = re.compile(r"\S+\s*$")  # where the last word starts (rich's words are `\s*\S+\s*`)
 MAX_NEW_TOKENS = 200
 
 
@@ -57,36 +72,133 @@ class ReplyBuffer:
 
 
 class Bubble(Static):
-    """One message; a reply grows as its pieces arrive."""
+    """One message. A reply grows as its pieces arrive at about the same cost per batch however long it is.
 
-    def __init__(self, role: str, text: str = "", tag: str = "") -> None:
+    While a reply streams, the lines before the one where its last word starts are final: text only ever comes at
+    the end, and greedy wrapping (rich's `divide_line`, which Textual uses) decides each break from the words
+    before it and the one word after it. Those lines are kept as drawn; only the rest is wrapped and drawn again.
+    A batch that leaves the line count as it was repaints the changed lines only; a new line re-lays out the
+    screen. When the reply is done it becomes an ordinary Static (text selection and all).
+    """
+
+    # A bubble never scrolls: its virtual size, which changes whenever it grows, needs neither a second layout
+    # pass nor a second repaint (the layout that resized it drew it). Widget's own reactive asks for both,
+    # doubling the cost of every new line.
+    virtual_size = Reactive(Size(0, 0), layout=False, repaint=False)
+
+    def __init__(self, role: str, text: str = "", tag: str = "", streaming: bool = False) -> None:
         super().__init__("", classes=f"chat-msg chat-{'user' if role == 'user' else 'bot'}", markup=False)
         self.role = role
         self.text = text
         self.tag = tag
         self.stats = ""
-        self._refresh_text()
+        self.streaming = streaming
+        self._shown: Content | None = None
+        self._rendered = ""  # the plain text the ordinary (Static) way last drew
+        # Streaming: the final lines, then the lines from `_tail_at` (an offset in the plain text, head included)
+        # on, the plain text they show and the width they were drawn at.
+        self._done_lines: list[Strip] = []
+        self._tail_lines: list[Strip] = []
+        self._tail_at = 0
+        self._drawn = ""
+        self._width = 0
+
+    @property
+    def head(self) -> str:
+        return "you: " if self.role == "user" else f"model{f' ({self.tag})' if self.tag else ''}: "
+
+    def shown_text(self) -> str:
+        text = self.text.translate(_UNPRINTABLE)
+        if self.role == "user":
+            return text
+        # Runs of blank lines (a tiny random model loves them) are shown as one.
+        return _BLANK_RUNS.sub("\n\n", text).strip("\n") or "…"
+
+    def render(self) -> Content:
+        if self._shown is None:
+            stats = (f"\n{self.stats}", "dim") if self.stats else ""
+            self._shown = Content.assemble((self.head, "bold"), self.shown_text(), stats)
+        self._rendered = self._shown.plain
+        return self._shown
 
     def add(self, piece: str) -> None:
         self.text += piece
-        self._refresh_text()
-
-    def set_stats(self, stats: str) -> None:
-        self.stats = stats
-        self._refresh_text()
-
-    def _refresh_text(self) -> None:
-        out = Text()
-        if self.role == "user":
-            out.append("you: ", style="bold")
+        self._shown = None
+        if self.streaming:
+            self._stream_refresh()
         else:
-            out.append(f"model{f' ({self.tag})' if self.tag else ''}: ", style="bold")
-        # Runs of blank lines (a tiny random model loves them) are shown as one.
-        shown = _BLANK_RUNS.sub("\n\n", self.text).strip("\n") if self.role != "user" else self.text
-        out.append(shown or ("…" if self.role != "user" else ""))
-        if self.stats:
-            out.append(f"\n{self.stats}", style="dim")
-        self.update(out)
+            self.refresh(layout=True)
+
+    def finish(self) -> None:
+        """The reply is complete (its `stats` set): draw it the ordinary way from now on."""
+        self.streaming = False
+        self._done_lines, self._tail_lines, self._drawn = [], [], ""
+        self._shown = None
+        self.refresh(layout=True)
+
+    # --- streaming ----------------------------------------------------------------------------------------------
+
+    def _stream_refresh(self) -> None:
+        width = self.size.width
+        if not width:  # not laid out yet: the first layout draws it
+            self.refresh(layout=True)
+            return
+        head = self.head
+        plain = head + self.shown_text()
+        if not self._tail_lines and plain == self._rendered:
+            return  # still what the ordinary way drew (say, "…" and a blank line)
+        if plain == self._drawn and width == self._width:
+            return  # nothing new to see (say, one more blank line)
+        if width != self._width or not self._tail_lines or not plain.startswith(self._drawn):
+            self._width, self._done_lines, self._tail_at = width, [], 0  # start over (first text, a resize)
+        tail_at = self._tail_at
+        tail = plain[tail_at:]
+        if tail_at < len(head):
+            content = Content.assemble((head[tail_at:], "bold"), plain[len(head):])
+        else:
+            content = Content(tail)
+        lines = Visual.to_strips(self, content, width, None, self.visual_style, apply_selection=False)
+        # The last paragraph's line starts, by the wrapping Textual does; the last word's line and those after
+        # it may still change, the lines before it are final.
+        start = tail.rfind("\n") + 1
+        paragraph = tail[start:]
+        line_starts = [0, *divide_line(paragraph, width, fold=True)]
+        if len(lines) < len(line_starts):  # cannot happen with the wrapping above; never draw wrong: start over
+            lines = lines + [Strip.blank(width, self.visual_style.rich_style)] * (len(line_starts) - len(lines))
+        word = _LAST_WORD.search(paragraph)
+        word_at = word.start() if word and paragraph[:word.start()].strip() else 0
+        keep = max(i for i, at in enumerate(line_starts) if at <= word_at)
+        while keep and not (paragraph[line_starts[keep] - 1].isspace() and not paragraph[line_starts[keep]].isspace()):
+            keep -= 1  # that line starts inside a folded long word: wrapping from there would split it otherwise
+        final = len(lines) - len(line_starts) + keep
+        first_redrawn = len(self._done_lines)
+        self._done_lines.extend(lines[:final])
+        self._tail_lines = lines[final:]
+        self._tail_at = tail_at + start + line_starts[keep]
+        self._drawn = plain
+        line_count = len(self._done_lines) + len(self._tail_lines)
+        if line_count != self.size.height:
+            self.refresh(layout=True)
+        else:
+            self.refresh(Region(0, first_redrawn, width, line_count - first_redrawn))
+
+    def _streamed(self, width: int) -> bool:
+        return self.streaming and bool(self._tail_lines) and width == self._width
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if self._streamed(width):
+            return len(self._done_lines) + len(self._tail_lines)
+        return super().get_content_height(container, viewport, width)
+
+    def render_line(self, y: int) -> Strip:
+        if self._streamed(self.size.width):
+            done = self._done_lines
+            if y < len(done):
+                return done[y]
+            if y - len(done) < len(self._tail_lines):
+                return self._tail_lines[y - len(done)]
+            return Strip.blank(self._width, self.visual_style.rich_style)
+        return super().render_line(y)
 
 
 class ChatPane(StepPane):
@@ -102,12 +214,12 @@ class ChatPane(StepPane):
             super().__init__()
             self.error = error
 
-    class Chunk(Message):
+    class Chunk(Message, bubble=False):
         def __init__(self, buffer: ReplyBuffer) -> None:
             super().__init__()
             self.buffer = buffer
 
-    class ReplyDone(Message):
+    class ReplyDone(Message, bubble=False):
         def __init__(self, buffer: ReplyBuffer, stats, error: str = "") -> None:
             super().__init__()
             self.buffer, self.stats, self.error = buffer, stats, error
@@ -124,6 +236,7 @@ class ChatPane(StepPane):
         self.last_stats = None
         self._reply: Bubble | None = None
         self._buffer: ReplyBuffer | None = None
+        self._blink = True
         self.replies = 0
 
     def compose(self):
@@ -135,6 +248,12 @@ class ChatPane(StepPane):
             with Horizontal(id="chat-adapter-row"):
                 yield Label(" adapter ", id="chat-adapter-label")
                 yield Switch(value=True, id="chat-adapter", animate=False)
+
+    def on_mount(self) -> None:
+        self._log = self.query_one("#chat-log", VerticalScroll)
+        # Anchored: the log stays at its end as a reply grows, in the same layout pass (no scroll per batch).
+        # Scrolling up releases the anchor; scrolling back to the end or sending a message restores it.
+        self._log.anchor()
 
     # --- loading ------------------------------------------------------------------------------------------------
 
@@ -228,20 +347,29 @@ class ChatPane(StepPane):
         self.send(prompt)
 
     def send(self, prompt: str) -> None:
-        log = self.query_one("#chat-log", VerticalScroll)
+        log = self._log
         self.messages.append({"role": "user", "content": prompt})
-        log.mount(Bubble("user", prompt))
         tag = "adapter on" if self.use_adapter else "adapter off"
-        self._reply = Bubble("assistant", tag=tag)
-        log.mount(self._reply)
-        log.scroll_end(animate=False)
+        self._reply = Bubble("assistant", tag=tag, streaming=True)
+        mounted = log.mount_all([Bubble("user", prompt), self._reply])
+        log.anchor()  # a new question brings the end of the conversation back into view
         self._buffer = ReplyBuffer()
         self.stop_event = threading.Event()
         self.generating = True
+        # A steady cursor while the reply streams: a blink is a repaint twice a second, taken from the model.
+        field = self.query_one("#chat-input", Input)
+        self._blink, field.cursor_blink = field.cursor_blink, False
         self._show_status()
-        # Start generating once the new bubbles are laid out, so the first tokens do not race the UI for the GIL.
-        self.call_after_refresh(self._generate, self.session, list(self.messages), self.use_adapter,
-                                self.stop_event, self._buffer)
+        self.call_next(self._start, mounted, self.session, list(self.messages), self.use_adapter, self.stop_event,
+                       self._buffer)
+
+    async def _start(self, mounted, session, messages, use_adapter: bool, stop: threading.Event,
+                     buffer: ReplyBuffer) -> None:
+        # Generate once the new bubbles are mounted and laid out: that layout is the dearest frame of a reply,
+        # and onnxruntime-genai holds the GIL while it computes, so any UI work during generation is time the
+        # model loses.
+        await mounted
+        self.call_after_refresh(self._generate, session, messages, use_adapter, stop, buffer)
 
     @work(thread=True, exclusive=True, group="chat", exit_on_error=False)
     def _generate(self, session, messages, use_adapter: bool, stop: threading.Event, buffer: ReplyBuffer) -> None:
@@ -261,33 +389,26 @@ class ChatPane(StepPane):
             return
         text = message.buffer.take()
         if text:
-            log = self.query_one("#chat-log", VerticalScroll)
-            at_bottom = log.scroll_y >= log.max_scroll_y - 2
             self._reply.add(text)
-            if at_bottom:
-                log.scroll_end(animate=False)
 
     @on(ReplyDone)
     def _done(self, message: ReplyDone) -> None:
         if message.buffer is not self._buffer or self._reply is None:
             return
-        rest = message.buffer.take()
         reply = self._reply
-        if rest:
-            reply.add(rest)
+        reply.text += message.buffer.take()
         self.messages.append({"role": "assistant", "content": reply.text})
         self.generating = False
         self.reply_shown_at = time.perf_counter()
         self.replies += 1
         self.last_stats = message.stats
         if message.error:
-            reply.set_stats(f"✗ {message.error}")
+            reply.stats = f"✗ {message.error}"
         elif message.stats is not None:
-            reply.set_stats(stats_line(message.stats))
+            reply.stats = stats_line(message.stats)
+        reply.finish()
+        self.query_one("#chat-input", Input).cursor_blink = self._blink
         self._show_status()
-        log = self.query_one("#chat-log", VerticalScroll)
-        if log.scroll_y >= log.max_scroll_y - 4:
-            log.scroll_end(animate=False)
         self.app.update_keys()
         self.app.show_rows()
 
