@@ -4,8 +4,11 @@
 
 - start to first frame (bench/tui_start.py), goal <= 0.5 s;
 - log ingest through the log view (bench/tui_log_ingest.py), goal >= 50,000 lines/s and < 150 MB for 1 M lines;
-- chat tokens/s in the pane vs a bare onnxruntime-genai loop (bench/tui_chat.py), goal >= 0.97x.
-LAB is a finished cpu lab for the chat benchmark; without it one is built in a temporary folder first.
+- chat tokens/s in the pane vs a bare onnxruntime-genai loop (bench/tui_chat.py), goal >= 0.97x, on the cpu
+  profile's tiny model (adapter on and off) and on a mid-size Phi-3.5-mini-shaped int4 model, with the pane drawn
+  by Textual's headless driver and by its real driver on a pty.
+LAB is a finished cpu lab for the chat benchmark's tiny model; without it the benchmark builds (once) and caches
+its models under /tmp/olive-lab-bench/chat.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def main() -> int:
     ingest = run("tui_log_ingest.py", "--lines", str(args.lines))
     paced = run("tui_log_ingest.py", "--lines", str(min(args.lines, 500_000)), "--rate", "50000")
     chat = run("tui_chat.py", *(["--workdir", args.workdir] if args.workdir else []))
+    chat_goal = chat["goal"]
     rows = [
         ("start to first frame", f"{start['median_s']:.3f} s (median of {start['runs']})", "<= 0.5 s",
          f"{0.5 / start['median_s']:.2f}x headroom", start["median_s"] <= 0.5),
@@ -45,13 +49,18 @@ def main() -> int:
          f"max {ingest['ui_timer_delay_max_ms']} ms", "responsive", "", True),
         ("UI at 50,000 lines/s", f"20 ms timer late by p99 {paced['ui_timer_delay_p99_ms']} ms, "
          f"max {paced['ui_timer_delay_max_ms']} ms ({paced['lines_per_s']:,} lines/s)", "responsive", "", True),
-        ("chat tokens/s", f"pane {chat['pane_tokens_per_s']:,} vs bare {chat['bare_tokens_per_s']:,}",
-         ">= 0.97x", f"{chat['ratio']:.3f}x", chat["ratio"] >= 0.97),
-        ("chat, until on screen", f"{chat['pane_on_screen_tokens_per_s']:,} tokens/s", "", f"{chat['ratio_on_screen']:.3f}x",
-         True),
     ]
+    for r in chat["rows"]:
+        rows.append((f"chat {r['model']} {r['adapter']} {r['terminal']}",
+                     f"pane {r['pane_tokens_per_s']:,} vs bare {r['bare_tokens_per_s']:,} tokens/s "
+                     f"(on screen {r['ratio_on_screen']:.2f}x)", f">= {chat_goal}x", f"{r['ratio']:.3f}x",
+                     r["ratio"] >= chat_goal))
     for name, value, goal, ratio, ok in rows:
         print(f"{name:<22} {value:<52} {goal:<18} {ratio:<20} {'' if not goal else ('met' if ok else 'NOT met')}")
+    models = {(r["model"], r["adapter"]): r for r in chat["rows"]}
+    for (model, adapter), r in models.items():
+        print(f"  chat {model} adapter {adapter}: {r['about']}; a reply is {r['tokens']['bare']} tokens, "
+              f"{r['visible_chars']} visible characters")
     return 0
 
 

@@ -4,10 +4,13 @@ The model loads in a thread worker; each reply is generated in a thread worker t
 `ReplyBuffer` and posts a message at most `UI_RATE` times a second (and never while the last one is unread),
 so a fast model is not slowed by the UI and a slow one still shows every token as it comes.
 
-The UI's share of the machine is what the model loses (onnxruntime uses every core), so a batch of pieces costs
-as little as it can: only the reply's own widget is redrawn, a layout happens only when the reply needs one more
-line, and the history stays at the bottom by anchoring, not by a scroll per batch. The tokens/s and time to first
-token shown are measured inside the generation loop (`ChatSession.generate`), not by the UI.
+Whatever the UI does while a reply streams is time the model loses: onnxruntime-genai holds the GIL while it
+computes (the UI thread runs only between tokens) and uses every core. So a batch of pieces costs as little as
+it can: only the reply's changed lines are wrapped and repainted (`Bubble`), the screen is laid out again only
+when the reply needs one more line, the history stays at the bottom by anchoring rather than a scroll per batch,
+the messages do not bubble up the DOM, the input's cursor does not blink, and generation starts only once the
+question is on screen. The tokens/s and time to first token shown are measured inside the generation loop
+(`ChatSession.generate`), not by the UI.
 """
 
 from __future__ import annotations
@@ -19,13 +22,13 @@ import time
 from rich._wrap import divide_line
 from rich.text import Text
 from textual import on, work
-from textual.content import Content
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.geometry import Region, Size
-from textual.strip import Strip
-from textual.visual import Visual
 from textual.message import Message
 from textual.reactive import Reactive
+from textual.strip import Strip
+from textual.visual import Visual
 from textual.widgets import Input, Label, Static, Switch
 
 from . import core
