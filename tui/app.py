@@ -301,7 +301,8 @@ class OliveLabApp(App):
     def _tick(self) -> None:
         now = self.now()
         try:
-            for pane in self.query(StepPane):
+            # The panes only: a query of the whole app would walk every line and message of a long session.
+            for pane in self.query_one("#panes", ContentSwitcher).query_children(StepPane):
                 pane.tick(now)
             self._show_rows()
         except NoMatches:  # the app is closing

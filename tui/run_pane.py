@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import on, work
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import ProgressBar, Sparkline, Static, TabbedContent, TabPane
+from textual.widgets import Sparkline, Static, TabbedContent, TabPane
 
 from . import core
 from .base import StepPane
@@ -22,6 +22,7 @@ from olive_lab.steps.events import LogLine
 
 from .feed import Batch, Feed
 from .logview import LogView
+from .progress import ProgressRow
 from .util import fmt_duration, fmt_expected, fmt_gb, rel
 
 LOG_LINES = 5000
@@ -93,8 +94,8 @@ class RunPane(StepPane):
                 with Vertical(classes="run"):
                     yield Static("Not run yet. F9 runs it.", id=f"{self.step}-status", classes="run-status",
                                  markup=False)
-                    with Horizontal(classes="progress-row", id=f"{self.step}-progress-row"):
-                        yield ProgressBar(total=None, show_eta=False, id=f"{self.step}-progress")
+                    with ProgressRow(classes="progress-row", id=f"{self.step}-progress-row",
+                                     bar_id=f"{self.step}-progress"):
                         yield Static("", id=f"{self.step}-progress-label", classes="progress-label",
                                      markup=False)
                     if self.step == "finetune":
@@ -106,7 +107,7 @@ class RunPane(StepPane):
                     yield LogView(max_lines=LOG_LINES, id=f"{self.step}-log", classes="log")
 
     def on_mount(self) -> None:
-        self.query_one(f"#{self.step}-progress-row").display = False
+        self.query_one(f"#{self.step}-progress-row", ProgressRow).clear()
         self.query_one(f"#{self.step}-failure").display = False
         self.query_one(f"#{self.step}-blocked").display = False
         if self.step == "finetune":
@@ -221,7 +222,7 @@ class RunPane(StepPane):
         self.cancelling = False
         self.history_loaded = True
         self.query_one(f"#{self.step}-failure").display = False
-        self.query_one(f"#{self.step}-progress-row").display = False
+        self.query_one(f"#{self.step}-progress-row", ProgressRow).clear()
         if self.step == "finetune":
             self.query_one("#finetune-loss", Sparkline).data = []
             self.query_one("#finetune-loss-label", Static).update("loss: waiting for the first report")
@@ -260,11 +261,9 @@ class RunPane(StepPane):
             self.tick(self.app.now())
 
     def _show_progress(self, progress) -> None:
-        row = self.query_one(f"#{self.step}-progress-row")
-        bar = self.query_one(f"#{self.step}-progress", ProgressBar)
-        if self.run_status == "running":
-            row.display = True
-        bar.update(total=progress.total, progress=progress.current)
+        if self.run_status != "running":
+            return  # a finished run's history: its progress is over
+        self.query_one(f"#{self.step}-progress-row", ProgressRow).show(progress.total, progress.current)
         label = progress.label or ""
         cur = _num(progress.current)
         tot = _num(progress.total) if progress.total else "?"
@@ -288,7 +287,7 @@ class RunPane(StepPane):
     def _end(self, end, note: str) -> None:
         from olive_lab.steps.events import Finished
 
-        self.query_one(f"#{self.step}-progress-row").display = False
+        self.query_one(f"#{self.step}-progress-row", ProgressRow).clear()
         self.cancelling = False
         ok = isinstance(end, Finished)
         if ok and end.skipped:

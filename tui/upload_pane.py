@@ -15,10 +15,11 @@ from rich.text import Text
 from textual import on, work
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Input, Label, ProgressBar, Static
+from textual.widgets import Input, Label, Static
 
 from . import core
 from .base import StepPane
+from .progress import ProgressRow
 from .util import fmt_bytes
 
 #: form field -> (label, UploadRequest attribute, words that name it in validate_request's messages)
@@ -84,12 +85,12 @@ class UploadPane(StepPane):
                 yield Static("", id=f"up-{key}-source", classes="field-source", markup=False)
             yield Static("", id="upload-problems", classes="problems", markup=False)
             yield Static("", id="upload-login", markup=False)
-            yield ProgressBar(total=None, show_eta=True, id="upload-progress")
+            yield ProgressRow(id="upload-progress-row", bar_id="upload-progress", show_eta=True)
             yield Static("", id="upload-status", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#upload-login").display = False
-        self.query_one("#upload-progress").display = False
+        self.query_one("#upload-progress-row", ProgressRow).clear()
         self.missing = core.available("upload")
         if self.missing:
             self._status(Text.assemble(("The upload step is not available: ", "bold yellow"), self.missing))
@@ -202,9 +203,7 @@ class UploadPane(StepPane):
         self.result = None
         self.error = ""
         self.cancel_event = threading.Event()
-        bar = self.query_one("#upload-progress", ProgressBar)
-        bar.update(total=None, progress=0)
-        bar.display = True
+        self.query_one("#upload-progress-row", ProgressRow).show(None, 0)
         self._status(Text("Signing in to Azure…", style="yellow"))
         self._upload(self.request(), self.cancel_event)
         self.app.update_keys()
@@ -275,8 +274,7 @@ class UploadPane(StepPane):
     @on(Progress)
     def _progress(self, message: Progress) -> None:
         self.query_one("#upload-login").display = False
-        bar = self.query_one("#upload-progress", ProgressBar)
-        bar.update(total=message.total or None, progress=message.done)
+        self.query_one("#upload-progress-row", ProgressRow).show(message.total or None, message.done)
         self._status(Text(f"{fmt_bytes(message.done)} of {fmt_bytes(message.total)} · {message.name}"
                           " · F8 cancels", style="dim"))
 
@@ -284,16 +282,16 @@ class UploadPane(StepPane):
     def _finished(self, message: Finished) -> None:
         self.uploading = False
         self.query_one("#upload-login").display = False
+        self.query_one("#upload-progress-row", ProgressRow).clear()
         if message.result is not None:
             r = message.result
             self.result = r
-            self.query_one("#upload-progress", ProgressBar).update(total=max(r.bytes, 1), progress=max(r.bytes, 1))
             head = "Already registered (nothing sent): " if r.already_registered else "Registered "
-            self._status(Text.assemble(("✓ ", "bold green"), head, (r.reference, "bold"),
+            sent = "" if r.already_registered else f" · {fmt_bytes(r.uploaded_bytes)} sent in {r.seconds:.1f} s"
+            self._status(Text.assemble(("✓ ", "bold green"), head, (r.reference, "bold"), (sent, "dim"),
                                        f"\nasset id {r.asset_id}\nstudio {r.studio_url}"))
         else:
             self.error = message.error
-            self.query_one("#upload-progress").display = False
             self._status(Text.assemble(("✗ ", "bold red"), message.error or "The upload failed.",
                                        ("\n" + message.advice if message.advice else "", "")))
         self.app.update_keys()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from textual.widgets import ProgressBar
 
 from conftest import app_for, ready, screen_text, wait_for
 
@@ -239,6 +242,9 @@ async def test_cancel_asks_first_then_stops_and_retry_is_offered(lab_copy):
         await wait_for(pilot, lambda: pane.can("rerun") is True, 30)
         await pilot.press("f9")  # run again (forced)
         await wait_for(pilot, lambda: pane.run_status == "running" and pane.log_view.line_count > 0, 60)
+        # The trainer's progress shows as a bar with its count beside it.
+        await wait_for(pilot, lambda: bool(app.query("#finetune-progress"))
+                       and re.search(r"\d+/\d+ it", screen_text(app)) is not None, 120)
         await pilot.press("f8")
         await pilot.pause(0.2)
         from olive_lab.tui.modals import Confirm
@@ -256,6 +262,9 @@ async def test_cancel_asks_first_then_stops_and_retry_is_offered(lab_copy):
         await wait_for(pilot, lambda: app.handle is None, 30)
         assert pane.can("retry") is True
         assert "F9 retry" in screen_text(app).splitlines()[-1]
+        # Nothing is in progress: no bar is left, and nothing on screen animates (an idle wizard stays idle).
+        assert not app.query(ProgressBar)
+        assert [w for w in app.query("*") if w.auto_refresh] == []
 
 
 @pytest.mark.slow

@@ -50,10 +50,11 @@ async def test_upload_shows_progress_and_the_registered_model(arm, azurite, uplo
             if bar.total:
                 progress.append((bar.progress, bar.total))
             await pilot.pause(0.05)
-        text = screen_text(app)
         assert pane.result is not None, pane.error
+        # The three-line result needs one more layout pass after the upload ends.
+        await wait_for(pilot, lambda: "asset id" in screen_text(app), timeout=5)
+        text = screen_text(app)
         assert "Registered" in text and pane.result.reference in text
-        assert "asset id" in text
         assert app.steps.row("upload").state.status == "done"
     assert len(arm.model_puts()) == 1
     assert progress and all(done <= total for done, total in progress)
@@ -88,3 +89,30 @@ async def test_not_signed_in_says_how(arm, upload_lab, monkeypatch):
         assert pane.result is None and pane.error
         assert "✗" in screen_text(app)
         assert app.steps.row("upload").state.status == "failed"
+
+
+async def test_f8_cancels_an_upload_and_f9_finishes_it_later(arm, azurite, tmp_path, aml_env, monkeypatch):
+    workdir = make_workdir(tmp_path / "lab")
+    make_model_folder(workdir / "models" / "phi", big=160 * 1024 * 1024)  # 40 blocks: time to press F8 mid-file
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
+    monkeypatch.setenv("OLIVE_LAB_RESOURCE_GROUP", RESOURCE_GROUP)
+    monkeypatch.setenv("OLIVE_LAB_WORKSPACE", WORKSPACE)
+    app = app_for(workdir)
+    async with app.run_test(size=(100, 40)) as pilot:
+        pane = await _upload(app, pilot)
+        await wait_for(pilot, lambda: "model.onnx.data" in screen_text(app), timeout=60)
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: not pane.uploading, timeout=60)
+        await wait_for(pilot, lambda: "nothing was registered" in screen_text(app), timeout=5)
+        assert pane.result is None and "✗" in screen_text(app)
+        assert app.steps.row("upload").state.status == "cancelled"
+        assert not app.query("#upload-progress")  # the bar went with the upload
+        assert arm.model_puts() == []
+
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: not pane.uploading, timeout=120)
+        assert pane.result is not None, pane.error
+        await wait_for(pilot, lambda: "asset id" in screen_text(app), timeout=5)
+        assert "Registered" in screen_text(app)
+        assert pane.result.skipped_files >= 1  # the files sent before F8 were kept
+    assert len(arm.model_puts()) == 1
