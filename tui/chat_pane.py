@@ -35,7 +35,17 @@ from . import core
 from .base import StepPane
 from .util import rel
 
-UI_RATE = 20.0
+#: Batches of pieces shown per second, at most. On a 2-core machine a redraw costs the model far more than its
+#: 2 ms of UI thread: onnxruntime's threads spin on both cores while the UI thread holds the GIL the generating
+#: thread waits for. Interleaved in one run on the mid-size model (bench/tui_chat.py's, 12 rounds): no redraw
+#: 33.2 tokens/s, 5 a second 31.8, 10 a second 29.3. 5 a second still streams (a few words at a time); a model
+#: slower than that shows every token as it comes.
+UI_RATE = 5.0
+#: A streaming reply's bubble grows this many lines at a time. Each growth lays the whole screen out again (6 ms
+#: of the UI thread on 2 cores, time the model loses), and a reply at 35 tokens/s needs a new line every second
+#: or so: growing 4 at a time saves three layouts in four, at the cost of up to 3 blank lines under the text
+#: until the reply is done.
+GROW_LINES = 4
 _BLANK_RUNS = re.compile(r"\n{3,}")
 # What a model may emit that a terminal must not get: control characters (ESC would start an escape sequence).
 _UNPRINTABLE = {c: "\ufffd" for c in (*range(32), 127, *range(0x80, 0xA0)) if c not in (9, 10, 13)}
@@ -45,13 +55,18 @@ MAX_NEW_TOKENS = 200
 
 
 class ReplyBuffer:
-    """Text pieces from the generating thread, taken by the UI thread."""
+    """Text pieces from the generating thread, taken by the UI thread.
+
+    Posts are counted from the question: a reply that is complete within 1 / UI_RATE s (the cpu profile's tiny
+    model answers in tens of milliseconds) is drawn once, when it is done, and costs the model nothing; a real
+    model's first token comes after a longer prefill and is shown at once.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pieces: list[str] = []
         self.posted = False
-        self.last_post = 0.0
+        self.last_post = time.monotonic()
 
     def add(self, piece: str) -> bool:
         """Append; True when the caller should post a message now."""
@@ -80,8 +95,9 @@ class Bubble(Static):
     While a reply streams, the lines before the one where its last word starts are final: text only ever comes at
     the end, and greedy wrapping (rich's `divide_line`, which Textual uses) decides each break from the words
     before it and the one word after it. Those lines are kept as drawn; only the rest is wrapped and drawn again.
-    A batch that leaves the line count as it was repaints the changed lines only; a new line re-lays out the
-    screen. When the reply is done it becomes an ordinary Static (text selection and all).
+    A batch that fits in the bubble's lines repaints the changed lines only; one that needs more grows the bubble by
+    `GROW_LINES` and re-lays out the screen. When the reply is done it becomes an ordinary Static (text selection
+    and all) of its exact height.
     """
 
     # A bubble never scrolls: its virtual size, which changes whenever it grows, needs neither a second layout
@@ -143,8 +159,9 @@ class Bubble(Static):
 
     def _stream_refresh(self) -> None:
         width = self.size.width
-        if not width:  # not laid out yet: the first layout draws it
-            self.refresh(layout=True)
+        styles = self.styles
+        if not width or (styles.text_wrap, styles.text_overflow, styles.line_pad) != ("wrap", "fold", 0):
+            self.refresh(layout=True)  # not laid out yet (the first layout draws it), or wrapped otherwise
             return
         head = self.head
         plain = head + self.shown_text()
@@ -166,12 +183,15 @@ class Bubble(Static):
         start = tail.rfind("\n") + 1
         paragraph = tail[start:]
         line_starts = [0, *divide_line(paragraph, width, fold=True)]
-        if len(lines) < len(line_starts):  # cannot happen with the wrapping above; never draw wrong: start over
-            lines = lines + [Strip.blank(width, self.visual_style.rich_style)] * (len(line_starts) - len(lines))
+        if len(lines) < len(line_starts):  # not the wrapping expected: never draw wrong, draw the ordinary way
+            self._done_lines, self._tail_lines = [], []
+            self.refresh(layout=True)
+            return
         word = _LAST_WORD.search(paragraph)
         word_at = word.start() if word and paragraph[:word.start()].strip() else 0
         keep = max(i for i, at in enumerate(line_starts) if at <= word_at)
-        while keep and not (paragraph[line_starts[keep] - 1].isspace() and not paragraph[line_starts[keep]].isspace()):
+        while keep and not (paragraph[line_starts[keep] - 1].isspace()
+                            and not paragraph[line_starts[keep]].isspace()):
             keep -= 1  # that line starts inside a folded long word: wrapping from there would split it otherwise
         final = len(lines) - len(line_starts) + keep
         first_redrawn = len(self._done_lines)
@@ -180,7 +200,7 @@ class Bubble(Static):
         self._tail_at = tail_at + start + line_starts[keep]
         self._drawn = plain
         line_count = len(self._done_lines) + len(self._tail_lines)
-        if line_count != self.size.height:
+        if self._streamed_height() != self.size.height:
             self.refresh(layout=True)
         else:
             self.refresh(Region(0, first_redrawn, width, line_count - first_redrawn))
@@ -188,9 +208,13 @@ class Bubble(Static):
     def _streamed(self, width: int) -> bool:
         return self.streaming and bool(self._tail_lines) and width == self._width
 
+    def _streamed_height(self) -> int:
+        lines = len(self._done_lines) + len(self._tail_lines)
+        return -(-lines // GROW_LINES) * GROW_LINES
+
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         if self._streamed(width):
-            return len(self._done_lines) + len(self._tail_lines)
+            return self._streamed_height()
         return super().get_content_height(container, viewport, width)
 
     def render_line(self, y: int) -> Strip:

@@ -351,6 +351,27 @@ async def test_chat_stop_ends_the_reply_early(lab_copy, monkeypatch):
         assert pane.last_stats.stopped and pane.last_stats.tokens < 1500
 
 
+async def test_a_conversation_that_outgrows_the_chat_log_keeps_its_wrapping(fresh_lab):
+    from olive_lab.tui.chat_pane import Bubble
+
+    app = app_for(fresh_lab)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        app.show_step("chat")
+        await pilot.pause()
+        log = app.query_one("#chat-log")
+        width = log.scrollable_content_region.width
+        first = Bubble("assistant", "Lisbon's trams climb hills that the old town was built on " * 3)
+        await log.mount(first)
+        await pilot.pause()
+        lines = first.size.height
+        await log.mount_all([Bubble("user", f"question {n}") for n in range(30)])
+        await pilot.pause()
+        # A scrollbar appears; its room was kept, so no message is narrowed, re-wrapped and laid out again.
+        assert log.max_scroll_y > 0
+        assert log.scrollable_content_region.width == width and first.size.height == lines
+
+
 # --- upload ----------------------------------------------------------------------------------------------------------
 
 async def test_upload_form_validates_as_you_type(fresh_lab, monkeypatch):
