@@ -57,9 +57,9 @@ class UploadPane(StepPane):
             self.done, self.total, self.name = done, total, name
 
     class Finished(Message):
-        def __init__(self, result=None, error: str = "", advice: str = "") -> None:
+        def __init__(self, result=None, error: str = "", advice: str = "", cancelled: bool = False) -> None:
             super().__init__()
-            self.result, self.error, self.advice = result, error, advice
+            self.result, self.error, self.advice, self.cancelled = result, error, advice, cancelled
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -70,6 +70,7 @@ class UploadPane(StepPane):
         self.cancel_event: threading.Event | None = None
         self.result = None
         self.error = ""
+        self.cancelled = False  # the last upload was stopped with F8
         self.prefilled = False
 
     def compose(self):
@@ -242,7 +243,7 @@ class UploadPane(StepPane):
             except Exception:  # noqa: BLE001
                 pass
             self.post_message(self.Finished(None, getattr(error, "message", str(error)),
-                                            getattr(error, "advice", "")))
+                                            getattr(error, "advice", ""), isinstance(error, up.UploadCancelled)))
             return
         finally:
             if credential is not None:
@@ -292,6 +293,7 @@ class UploadPane(StepPane):
                                        f"\nasset id {r.asset_id}\nstudio {r.studio_url}"))
         else:
             self.error = message.error
+            self.cancelled = message.cancelled
             self._status(Text.assemble(("✗ ", "bold red"), message.error or "The upload failed.",
                                        ("\n" + message.advice if message.advice else "", "")))
         self.app.update_keys()
@@ -310,5 +312,5 @@ class UploadPane(StepPane):
         if self.result is not None:
             return "done", "sent"
         if self.error:
-            return "failed", ""
+            return ("cancelled", "") if self.cancelled else ("failed", "")
         return None
