@@ -10,7 +10,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .lab import Lab, StepPlan
@@ -126,3 +126,160 @@ class ChatSession:
     def reply(self, prompt: str, use_adapter: bool = True, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> str:
         """A whole reply to one user message (for the headless CLI and tests)."""
         return "".join(self.generate([{"role": "user", "content": prompt}], use_adapter, max_new_tokens))
+
+
+#: How often, at most, the model process sends what it has generated: a pipe write per token would cost a fast
+#: model (the cpu profile's answers at thousands of tokens a second) a good share of its speed.
+SEND_EVERY_S = 0.01
+
+
+class ChatProcess:
+    """A `ChatSession` in a child process, for front ends that draw while the model talks (the wizard).
+
+    Why a process: onnxruntime-genai keeps the GIL while it computes a token and its threads spin on every core,
+    so in one process each redraw of the UI thread stalls the model several times what it costs: on a 2-core
+    machine 10 redraws a second took 12% of the tokens/s, in a child they take nothing measurable
+    (bench/tui_chat.py). The child speaks JSON lines on its stdin/stdout (`serve`); its stderr goes to a
+    temporary file whose end is quoted if it dies.
+    """
+
+    def __init__(self, proc, folder: Path, has_adapter: bool, errors):
+        self._proc, self.folder, self.has_adapter, self._errors = proc, folder, has_adapter, errors
+        self._send_lock = threading.Lock()
+        self.last_stats: ChatStats | None = None
+
+    @classmethod
+    def open(cls, model_dir: Path) -> ChatProcess:
+        """Start the child and wait until the model is loaded; its load error is raised here."""
+        import subprocess
+        import sys
+        import tempfile
+
+        errors = tempfile.TemporaryFile()
+        proc = subprocess.Popen([sys.executable, "-m", "olive_lab.steps.chat", str(model_dir)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=errors, text=True, encoding="utf-8", bufsize=1)
+        session = cls(proc, Path(model_dir), False, errors)
+        hello = session._receive()
+        if "error" in hello:
+            session.close()
+            raise RuntimeError(hello["error"])
+        session.has_adapter = hello["ready"]["has_adapter"]
+        return session
+
+    def generate(self, messages: list[dict], use_adapter: bool = True,
+                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, stop: threading.Event | None = None,
+                 ) -> Iterator[str]:
+        """Stream the reply's text as `ChatSession.generate` does; `last_stats` is the child's measurement."""
+        if use_adapter and not self.has_adapter:
+            raise ValueError(f"No adapter: {self.folder / ADAPTER_FILE} is missing.")
+        self._send({"generate": {"messages": messages, "use_adapter": use_adapter,
+                                 "max_new_tokens": max_new_tokens}})
+        finished = threading.Event()
+        if stop is not None:
+            threading.Thread(target=self._forward_stop, args=(stop, finished), daemon=True).start()
+        try:
+            while True:
+                message = self._receive()
+                if "text" in message:
+                    yield message["text"]
+                elif "done" in message:
+                    self.last_stats = ChatStats(**message["done"])
+                    return
+                else:
+                    raise RuntimeError(message.get("error", f"unexpected answer from the model process: {message}"))
+        finally:
+            finished.set()
+
+    def close(self) -> None:
+        """End the child (it also ends by itself when this process goes: its stdin closes)."""
+        import subprocess
+
+        try:
+            self._proc.stdin.close()
+            self._proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self._proc.kill()
+            self._proc.wait()
+        self._proc.stdout.close()
+        self._errors.close()
+
+    def _forward_stop(self, stop: threading.Event, finished: threading.Event) -> None:
+        while not finished.is_set():
+            if stop.wait(0.05):
+                if not finished.is_set():
+                    self._send({"stop": True})
+                return
+
+    def _send(self, message: dict) -> None:
+        with self._send_lock:
+            try:
+                self._proc.stdin.write(json.dumps(message) + "\n")
+                self._proc.stdin.flush()
+            except (BrokenPipeError, ValueError):
+                pass  # the child is gone: `_receive` says why
+
+    def _receive(self) -> dict:
+        line = self._proc.stdout.readline()
+        if line:
+            return json.loads(line)
+        code = self._proc.wait()
+        self._errors.seek(0)
+        tail = self._errors.read()[-600:].decode("utf-8", "replace").strip()
+        raise RuntimeError(f"The model process ended (exit code {code})" + (f": {tail}" if tail else "."))
+
+
+def serve(model_dir: Path, requests=None, replies=None) -> int:
+    """The child of `ChatProcess`: load, say ready (or the error), then answer `generate` requests; a `stop` line
+    stops the reply being generated. Ends when its stdin closes."""
+    import queue
+    import sys
+
+    requests = requests or sys.stdin
+    replies = replies or sys.stdout
+
+    def send(message: dict) -> None:
+        replies.write(json.dumps(message) + "\n")
+        replies.flush()
+
+    try:
+        session = ChatSession.open(model_dir)
+    except Exception as exc:  # noqa: BLE001 - the parent shows it
+        send({"error": f"{type(exc).__name__}: {exc}"})
+        return 1
+    send({"ready": {"has_adapter": session.has_adapter}})
+    work: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def read() -> None:
+        for line in requests:
+            message = json.loads(line)
+            if "stop" in message:
+                stop.set()
+            else:
+                work.put(message["generate"])
+        work.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    while (request := work.get()) is not None:
+        stop.clear()
+        pending, sent_at = [], time.perf_counter()
+        try:
+            for piece in session.generate(request["messages"], request["use_adapter"], request["max_new_tokens"],
+                                          stop=stop):
+                pending.append(piece)
+                if time.perf_counter() - sent_at >= SEND_EVERY_S:
+                    send({"text": "".join(pending)})
+                    pending, sent_at = [], time.perf_counter()
+        except Exception as exc:  # noqa: BLE001 - the parent shows it
+            send({"error": f"{type(exc).__name__}: {exc}"})
+            continue
+        if pending:
+            send({"text": "".join(pending)})
+        send({"done": asdict(session.last_stats)})
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(serve(Path(sys.argv[1])))

@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -59,6 +60,39 @@ def test_adapter_changes_the_reply(cpu_lab):
     assert with_adapter and without and with_adapter != without
     stats = session.last_stats
     assert stats.tokens > 0 and stats.ttft_s is not None and stats.ttft_s < 5
+
+
+def test_the_model_process_answers_as_the_model_does_and_stops_when_asked(cpu_lab):
+    from olive_lab.steps.chat import ChatProcess, ChatSession
+
+    folder = cpu_lab.workdir / "models" / "phi" / "onnx-ao"
+    messages = [{"role": "user", "content": "What food should I try in Kyoto?"}]
+    in_process = "".join(ChatSession.open(folder).generate(messages, use_adapter=False, max_new_tokens=40))
+    child = ChatProcess.open(folder)
+    try:
+        assert child.has_adapter
+        assert "".join(child.generate(messages, use_adapter=False, max_new_tokens=40)) == in_process
+        assert child.last_stats.tokens == 40 and not child.last_stats.stopped
+
+        stop = threading.Event()
+        for _ in child.generate(messages, use_adapter=False, max_new_tokens=1500, stop=stop):
+            stop.set()
+        assert child.last_stats.stopped and child.last_stats.tokens < 1500
+        # The same process answers the next question.
+        assert "".join(child.generate(messages, use_adapter=False, max_new_tokens=40)) == in_process
+
+        child._proc.kill()  # as the kernel's OOM killer would
+        with pytest.raises(RuntimeError, match=r"The model process ended \(exit code -9\)"):
+            list(child.generate(messages, use_adapter=False, max_new_tokens=40))
+    finally:
+        child.close()
+
+
+def test_a_model_that_cannot_load_says_why(tmp_path):
+    from olive_lab.steps.chat import ChatProcess
+
+    with pytest.raises(RuntimeError, match="genai_config.json"):
+        ChatProcess.open(tmp_path)
 
 
 def test_rerun_skips_every_step_quickly(cpu_lab):

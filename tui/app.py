@@ -239,8 +239,11 @@ class OliveLabApp(App):
     def refresh_state(self, attach: bool = True) -> None:
         if self.lab is None or self._refreshing:
             return
+        try:
+            current = self.current_pane.step
+        except NoMatches:  # the app is closing (a step's end can arrive while it does)
+            return
         self._refreshing = True
-        current = self.current_pane.step
         self._refresh(self.lab, attach and self.handle is None, current if current in RUNNABLE else None)
 
     @work(thread=True, group="refresh", exit_on_error=False)

@@ -1,16 +1,17 @@
 """Chat with the optimized model in onnxruntime-genai: streamed replies, the LoRA adapter on or off, stop, stats.
 
-The model loads in a thread worker; each reply is generated in a thread worker that appends text pieces to a
-`ReplyBuffer` and posts a message at most `UI_RATE` times a second (and never while the last one is unread),
-so a fast model is not slowed by the UI and a slow one still shows every token as it comes.
+The model runs in its own process (`ChatProcess`), started by a thread worker. Each reply is read from that
+process by a thread worker that appends text pieces to a `ReplyBuffer` and posts a message at most `UI_RATE`
+times a second (and never while the last one is unread), so a fast model is not slowed by the UI and a slow one
+still shows every token as it comes.
 
-Whatever the UI does while a reply streams is time the model loses: onnxruntime-genai holds the GIL while it
-computes (the UI thread runs only between tokens) and uses every core. So a batch of pieces costs as little as
-it can: only the reply's changed lines are wrapped and repainted (`Bubble`), the screen is laid out again only
-when the reply needs one more line, the history stays at the bottom by anchoring rather than a scroll per batch,
-the messages do not bubble up the DOM, the input's cursor does not blink, and generation starts only once the
-question is on screen. The tokens/s and time to first token shown are measured inside the generation loop
-(`ChatSession.generate`), not by the UI.
+In this process, onnxruntime-genai would hold the GIL while it computes and spin its threads on every core: each
+redraw would stall it several times the redraw's cost. In a child it never waits for the UI, which still shares
+the cores with it; so a batch of pieces costs as little as it can: only the reply's changed lines are wrapped
+and repainted (`Bubble`), the screen is laid out again only when the reply needs more lines, the history stays at
+the bottom by anchoring rather than a scroll per batch, the messages do not bubble up the DOM, the input's cursor
+does not blink, and generation starts only once the question is on screen. The tokens/s and time to first token
+shown are measured inside the model process's generation loop (`ChatSession.generate`), not by the UI.
 """
 
 from __future__ import annotations
@@ -35,14 +36,12 @@ from . import core
 from .base import StepPane
 from .util import rel
 
-#: Batches of pieces shown per second, at most. On a 2-core machine a redraw costs the model far more than its
-#: 2 ms of UI thread: onnxruntime's threads spin on both cores while the UI thread holds the GIL the generating
-#: thread waits for. Interleaved in one run on the mid-size model (bench/tui_chat.py's, 12 rounds): no redraw
-#: 33.2 tokens/s, 5 a second 31.8, 10 a second 29.3. 5 a second still streams (a few words at a time); a model
-#: slower than that shows every token as it comes.
-UI_RATE = 5.0
+#: Batches of pieces shown per second, at most: a few tokens at a time for a model at 35 tokens/s. Interleaved
+#: in one run on bench/tui_chat.py's mid-size model (2 cores), with the model in this process: no redraw 33.2
+#: tokens/s, 5 a second 31.8, 10 a second 29.3; with the model in its own process: 30.9, 30.9 and 31.8.
+UI_RATE = 10.0
 #: A streaming reply's bubble grows this many lines at a time. Each growth lays the whole screen out again (6 ms
-#: of the UI thread on 2 cores, time the model loses), and a reply at 35 tokens/s needs a new line every second
+#: of the UI thread on 2 cores, taken from the model's cores), and a reply at 35 tokens/s needs a new line every second
 #: or so: growing 4 at a time saves three layouts in four, at the cost of up to 3 blank lines under the text
 #: until the reply is done.
 GROW_LINES = 4
@@ -307,7 +306,7 @@ class ChatPane(StepPane):
         try:
             chat = core.module("chat")
             folder = core.module("optimize").model_folder(lab)
-            session = chat.ChatSession.open(folder)
+            session = chat.ChatProcess.open(folder)
         except Exception as exc:  # noqa: BLE001 - shown on screen
             self.post_message(self.LoadFailed(f"{type(exc).__name__}: {exc}"))
             return
@@ -393,8 +392,7 @@ class ChatPane(StepPane):
     async def _start(self, mounted, session, messages, use_adapter: bool, stop: threading.Event,
                      buffer: ReplyBuffer) -> None:
         # Generate once the new bubbles are mounted and laid out: that layout is the dearest frame of a reply,
-        # and onnxruntime-genai holds the GIL while it computes, so any UI work during generation is time the
-        # model loses.
+        # and on a small machine the UI's work during generation takes cores from the model.
         await mounted
         self.call_after_refresh(self._generate, session, messages, use_adapter, stop, buffer)
 
@@ -456,6 +454,8 @@ class ChatPane(StepPane):
     def on_unmount(self) -> None:
         if self.stop_event is not None:  # the wizard is closing: do not hold its exit for a long reply
             self.stop_event.set()
+        if self.session is not None:
+            self.session.close()
 
     def clear_history(self) -> None:
         self.messages.clear()

@@ -18,14 +18,19 @@ from aml_fixtures import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, make_model_fol
 from conftest import app_for, make_workdir, ready, screen_text, wait_for  # noqa: E402
 
 
-@pytest.fixture
-def upload_lab(tmp_path, aml_env, monkeypatch):
+def make_upload_lab(tmp_path, monkeypatch, **model) -> Path:
+    """A lab whose optimized model is a fake one (`make_model_folder(**model)`), the form pre-filled by env."""
     workdir = make_workdir(tmp_path / "lab")
-    make_model_folder(workdir / "models" / "phi")
+    make_model_folder(workdir / "models" / "phi", **model)
     monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
     monkeypatch.setenv("OLIVE_LAB_RESOURCE_GROUP", RESOURCE_GROUP)
     monkeypatch.setenv("OLIVE_LAB_WORKSPACE", WORKSPACE)
     return workdir
+
+
+@pytest.fixture
+def upload_lab(tmp_path, aml_env, monkeypatch):
+    return make_upload_lab(tmp_path, monkeypatch)
 
 
 async def _upload(app, pilot) -> None:
@@ -92,12 +97,8 @@ async def test_not_signed_in_says_how(arm, upload_lab, monkeypatch):
 
 
 async def test_f8_cancels_an_upload_and_f9_finishes_it_later(arm, azurite, tmp_path, aml_env, monkeypatch):
-    workdir = make_workdir(tmp_path / "lab")
-    make_model_folder(workdir / "models" / "phi", big=160 * 1024 * 1024)  # 40 blocks: time to press F8 mid-file
-    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
-    monkeypatch.setenv("OLIVE_LAB_RESOURCE_GROUP", RESOURCE_GROUP)
-    monkeypatch.setenv("OLIVE_LAB_WORKSPACE", WORKSPACE)
-    app = app_for(workdir)
+    # 40 blocks of 4 MiB: time to press F8 in the middle of the big file.
+    app = app_for(make_upload_lab(tmp_path, monkeypatch, big=160 * 1024 * 1024))
     async with app.run_test(size=(100, 40)) as pilot:
         pane = await _upload(app, pilot)
         await wait_for(pilot, lambda: "model.onnx.data" in screen_text(app), timeout=60)
