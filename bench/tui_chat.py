@@ -25,7 +25,8 @@ How: the pane side runs the wizard at 80x24 on a work folder whose optimized mod
 by Textual's headless driver and (`--terminal pty`) by its real Linux driver on a pseudo-terminal whose output
 this process reads and drops as a terminal would (the escape sequences are part of the cost). It types
 nothing: `ChatPane.send` the prompt, as Enter does. Its tokens/s is the one the pane shows, measured inside the
-generation loop of `ChatSession.generate` in the pane's worker thread while the UI shows every piece. The bare
+generation loop of `ChatSession.generate` in the pane's model process (`ChatProcess`) while the UI shows every
+piece; the UI's work shares the machine's cores with it. The bare
 side is the lab's app.py loop (modern API) in its own process, nothing around it. Both generate greedily from
 the same prompt, with the adapter as the case says, the same number of new tokens, and count decode speed the
 same way: (tokens - 1) / time from the first token to the last. Runs alternate pane, bare, pane, bare... after
@@ -260,8 +261,8 @@ async def measure(app, pilot, bare: Bare, adapters: list[bool], runs: int) -> di
             started = time.perf_counter()
             pane.send(PROMPT)
             while pane.replies == done:
-                # A quiet wait: each wake-up of the UI loop costs the generating thread (onnxruntime-genai
-                # holds the GIL while it computes). The figures do not depend on when this notices the end.
+                # A quiet wait: each wake-up of the UI loop takes a core from the model for a moment. The figures
+                # do not depend on when this notices the end.
                 await asyncio.sleep(0.25)
             stats = pane.last_stats
             shown = pane.reply_shown_at - started
