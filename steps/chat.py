@@ -162,7 +162,7 @@ class ChatProcess:
         hello = session._receive()
         if "error" in hello:
             session.close()
-            raise RuntimeError(hello["error"])
+            raise _error(hello)
         session.has_adapter = hello["ready"]["has_adapter"]
         return session
 
@@ -185,8 +185,10 @@ class ChatProcess:
                 elif "done" in message:
                     self.last_stats = ChatStats(**message["done"])
                     return
+                elif "error" in message:
+                    raise _error(message)
                 else:
-                    raise RuntimeError(message.get("error", f"unexpected answer from the model process: {message}"))
+                    raise RuntimeError(f"Unexpected answer from the model process: {message}")
         finally:
             finished.set()
 
@@ -228,14 +230,31 @@ class ChatProcess:
         raise RuntimeError(f"The model process ended (exit code {code})" + (f": {tail}" if tail else "."))
 
 
+def _error_message(exc: Exception) -> dict:
+    return {"error": str(exc), "type": type(exc).__name__}
+
+
+def _error(message: dict) -> Exception:
+    """The child's exception as the same built-in type (what the UI shows reads as it did in one process)."""
+    import builtins
+
+    kind = getattr(builtins, message.get("type", ""), None)
+    if not (isinstance(kind, type) and issubclass(kind, Exception)):
+        kind = RuntimeError
+    return kind(message["error"])
+
+
 def serve(model_dir: Path, requests=None, replies=None) -> int:
     """The child of `ChatProcess`: load, say ready (or the error), then answer `generate` requests; a `stop` line
     stops the reply being generated. Ends when its stdin closes."""
+    import os
     import queue
     import sys
 
     requests = requests or sys.stdin
-    replies = replies or sys.stdout
+    if replies is None:  # the protocol gets its own copy of stdout; what native code prints goes to stderr
+        replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
     def send(message: dict) -> None:
         replies.write(json.dumps(message) + "\n")
@@ -244,7 +263,7 @@ def serve(model_dir: Path, requests=None, replies=None) -> int:
     try:
         session = ChatSession.open(model_dir)
     except Exception as exc:  # noqa: BLE001 - the parent shows it
-        send({"error": f"{type(exc).__name__}: {exc}"})
+        send(_error_message(exc))
         return 1
     send({"ready": {"has_adapter": session.has_adapter}})
     work: queue.Queue = queue.Queue()
@@ -271,7 +290,7 @@ def serve(model_dir: Path, requests=None, replies=None) -> int:
                     send({"text": "".join(pending)})
                     pending, sent_at = [], time.perf_counter()
         except Exception as exc:  # noqa: BLE001 - the parent shows it
-            send({"error": f"{type(exc).__name__}: {exc}"})
+            send(_error_message(exc))
             continue
         if pending:
             send({"text": "".join(pending)})

@@ -263,7 +263,7 @@ async def test_cancel_asks_first_then_stops_and_retry_is_offered(lab_copy):
         assert pane.can("retry") is True
         assert "F9 retry" in screen_text(app).splitlines()[-1]
         # Nothing is in progress: no bar is left, and nothing on screen animates (an idle wizard stays idle).
-        assert not app.query(ProgressBar)
+        await wait_for(pilot, lambda: not app.query(ProgressBar), 5)
         assert [w for w in app.query("*") if w.auto_refresh] == []
 
 

@@ -107,7 +107,7 @@ async def test_f8_cancels_an_upload_and_f9_finishes_it_later(arm, azurite, tmp_p
         await wait_for(pilot, lambda: "nothing was registered" in screen_text(app), timeout=5)
         assert pane.result is None and "✗" in screen_text(app)
         assert app.steps.row("upload").state.status == "cancelled"
-        assert not app.query("#upload-progress")  # the bar went with the upload
+        await wait_for(pilot, lambda: not app.query("#upload-progress"), timeout=5)  # the bar goes with the upload
         assert arm.model_puts() == []
 
         await pilot.press("f9")
