@@ -128,9 +128,10 @@ class ChatSession:
         return "".join(self.generate([{"role": "user", "content": prompt}], use_adapter, max_new_tokens))
 
 
-#: How often, at most, the model process sends what it has generated: a pipe write per token would cost a fast
-#: model (the cpu profile's answers at thousands of tokens a second) a good share of its speed.
-SEND_EVERY_S = 0.01
+#: How often, at most, the model process sends what it has generated: twice per batch the wizard draws (10 a
+#: second). Each send wakes the wizard's process, which takes a core from the model for a moment; the cpu
+#: profile's model answers 200 tokens in about 45 ms, in one send.
+SEND_EVERY_S = 0.05
 
 
 class ChatProcess:
