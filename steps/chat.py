@@ -275,13 +275,13 @@ def serve(model_dir: Path, requests=None, replies=None) -> int:
             message = json.loads(line)
             if "stop" in message:
                 stop.set()
-            else:
+            else:  # cleared here, in the order the lines came: a stop sent right after its request is kept
+                stop.clear()
                 work.put(message["generate"])
         work.put(None)
 
     threading.Thread(target=read, daemon=True).start()
     while (request := work.get()) is not None:
-        stop.clear()
         pending, sent_at = [], time.perf_counter()
         try:
             for piece in session.generate(request["messages"], request["use_adapter"], request["max_new_tokens"],
