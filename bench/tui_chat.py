@@ -1,6 +1,6 @@
 """Chat tokens/s in the wizard's chat pane versus a bare onnxruntime-genai loop on the same model.
 
-    python bench/tui_chat.py [--cases tiny:on,tiny:off,mid:on] [--terminal headless|pty|both] [--runs 7]
+    python bench/tui_chat.py [--cases tiny:on,tiny:off,mid:on] [--terminal headless|pty|both] [--runs 21]
                              [--tokens 200] [--workdir LAB] [--cache DIR] [--mid-layers 2] [--json]
 
 Two models, measured in the same run:
@@ -11,11 +11,12 @@ Two models, measured in the same run:
   newlines only (nothing new to draw: `tiny:on`); without it the reply is text (`tiny:off`).
 - `mid`: a Phi-3.5-mini-shaped model (hidden 3072, MLP 8192, vocab 32064) cut to `--mid-layers` layers (default
   2), with random weights, a LoRA adapter from a short, gentle `olive finetune`, made int4 ONNX with the lab's own
-  `olive auto-opt ... --use_model_builder --precision int4` command (steps/optimize.py). It decodes at 30-40
-  tokens/s on 2 cores, a token rate like real use. The logits of the `<|unusedN|>` padding tokens (ids past the
-  trained 1024-token vocabulary) are zeroed before fine-tuning so that, like a real model, nearly every token is
-  visible text; with random weights the padding tokens win otherwise, decode to nothing, and the pane would
-  have next to nothing to draw.
+  `olive auto-opt ... --use_model_builder --precision int4` command (steps/optimize.py). It decodes at 30-80
+  tokens/s on 2 cores (the VM's speed varies from day to day), a token rate like real use. The logits of the
+  tokenizer's added tokens (the `<|unusedN|>` padding past the trained 1024-token vocabulary, and the end tokens)
+  are zeroed before fine-tuning so that, like a real model, nearly every token is visible text, and every reply
+  runs to `--tokens` on any build (with random weights the padding tokens win otherwise and decode to nothing;
+  an end token could cut a reply short).
 
 Both are built once and cached under `--cache` (default /tmp/olive-lab-bench/chat, outside the repository):
 about 1.5 min for `tiny` (`olive-lab run --profile cpu`), about 1.5 min for `mid`. `--workdir LAB` uses a
@@ -102,30 +103,30 @@ def ensure_tiny(cache: Path, workdir: str | None) -> Path:
     return lab
 
 
-def mask_padding_logits(folder: Path) -> int:
-    """Zero the lm_head rows of the `<|unusedN|>` padding tokens; returns the first padding id.
+def mask_special_logits(folder: Path) -> list[int]:
+    """Zero the lm_head rows of the tokenizer's added tokens (`<|end|>`, `<|endoftext|>`, `<|unusedN|>` padding...);
+    returns their ids.
 
-    With random weights the real tokens' logits spread around 0 (sd about 1) and the padding rows become exactly
-    0, so greedy decoding picks a real token nearly always: each token is a piece of text, as with a real model.
-    Compute is unchanged (the rows stay in the matrix).
+    With random weights the real tokens' logits spread around 0 (sd about 1) and these rows become exactly 0, so
+    greedy decoding picks a real token nearly always: each token is a piece of text, as with a real model, and no
+    reply ends early. Without it the padding tokens win (they decode to nothing: the pane would have next to
+    nothing to draw), and where an end token wins depends on the machine's int4 kernels: one build's reply was 200
+    tokens, a rebuild's on another VM 74. Compute is unchanged (the rows stay in the matrix).
     """
     from safetensors.torch import load_file, save_file
 
     tokens = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
-    padding = [t["id"] for t in tokens["added_tokens"] if t["content"].startswith("<|unused")]
-    if not padding:
-        return -1
-    first = min(padding)
+    special = sorted(t["id"] for t in tokens["added_tokens"])
     (weights,) = folder.glob("*.safetensors")
     tensors = load_file(weights)
-    tensors["lm_head.weight"][first:] = 0
+    tensors["lm_head.weight"][special] = 0
     save_file(tensors, weights, metadata={"format": "pt"})
-    return first
+    return special
 
 
 def ensure_mid(cache: Path, layers: int) -> Path:
     """A work folder whose optimized model is the mid-size one (its lab.json says profile cpu)."""
-    root = cache / f"phi35mini-{layers}l"
+    root = cache / f"phi35mini-{layers}l-noend"
     lab_dir = root / "lab"
     if (root / READY).is_file():
         return lab_dir
@@ -144,7 +145,7 @@ def ensure_mid(cache: Path, layers: int) -> Path:
     times["model"] = run_logged([sys.executable, "-m", "olive_lab.steps.tiny_model", "--size", "phi35mini",
                                  "--layers", str(layers), "--device", "cpu", "--out", str(base),
                                  "--data", str(DATASET)], log, "building the model")
-    first_padding = mask_padding_logits(base)
+    masked = mask_special_logits(base)
     lab = Lab.create(lab_dir, PROFILES["cpu"], dataset=DATASET, model=str(base))
     # A short, gentle fine-tune: the adapter only has to exist and be used (its deltas cost the same however
     # trained); at the cpu profile's learning rate it would make this model answer newlines only.
@@ -161,7 +162,7 @@ def ensure_mid(cache: Path, layers: int) -> Path:
     state.mkdir(parents=True, exist_ok=True)
     (state / "lab.json").write_text(json.dumps({"profile": "cpu", "model": str(base), "data": str(DATASET)}),
                                     encoding="utf-8")
-    (root / READY).write_text(json.dumps({"layers": layers, "first_padding_id": first_padding,
+    (root / READY).write_text(json.dumps({"layers": layers, "masked_tokens": len(masked),
                                           "seconds": {k: round(v, 1) for k, v in times.items()}}) + "\n",
                               encoding="utf-8")
     return lab_dir
@@ -407,7 +408,7 @@ def main() -> int:
     parser.add_argument("--workdir", help="a finished cpu lab for `tiny` (default: the cached one)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help=f"where built models live ({DEFAULT_CACHE})")
     parser.add_argument("--mid-layers", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--bare-server", type=Path, help=argparse.SUPPRESS)
