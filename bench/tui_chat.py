@@ -103,9 +103,9 @@ def ensure_tiny(cache: Path, workdir: str | None) -> Path:
     return lab
 
 
-def mask_special_logits(folder: Path) -> list[int]:
+def mask_special_logits(folder: Path) -> int:
     """Zero the lm_head rows of the tokenizer's added tokens (`<|end|>`, `<|endoftext|>`, `<|unusedN|>` padding...);
-    returns their ids.
+    returns how many.
 
     With random weights the real tokens' logits spread around 0 (sd about 1) and these rows become exactly 0, so
     greedy decoding picks a real token nearly always: each token is a piece of text, as with a real model, and no
@@ -121,7 +121,7 @@ def mask_special_logits(folder: Path) -> list[int]:
     tensors = load_file(weights)
     tensors["lm_head.weight"][special] = 0
     save_file(tensors, weights, metadata={"format": "pt"})
-    return special
+    return len(special)
 
 
 def ensure_mid(cache: Path, layers: int) -> Path:
@@ -162,7 +162,7 @@ def ensure_mid(cache: Path, layers: int) -> Path:
     state.mkdir(parents=True, exist_ok=True)
     (state / "lab.json").write_text(json.dumps({"profile": "cpu", "model": str(base), "data": str(DATASET)}),
                                     encoding="utf-8")
-    (root / READY).write_text(json.dumps({"layers": layers, "masked_tokens": len(masked),
+    (root / READY).write_text(json.dumps({"layers": layers, "masked_tokens": masked,
                                           "seconds": {k: round(v, 1) for k, v in times.items()}}) + "\n",
                               encoding="utf-8")
     return lab_dir
