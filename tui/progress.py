@@ -2,9 +2,8 @@
 
 Textual's ProgressBar keeps two clocks from its mount on, shown or not: a redraw 15 times a second to animate
 an unknown total, and one a second for its ETA. The wizard has a bar for each of five steps, hidden nearly all
-the time, and their 80 wake-ups a second kept an idle wizard busy. During a chat reply each wake-up also took
-the GIL from onnxruntime-genai, which holds it while it computes: the model lost a few percent. So the bar is
-mounted when progress starts and removed when it ends.
+the time, and their 80 wake-ups a second kept an idle wizard busy and, during a chat reply, took cores from the
+model. So the bar is mounted when progress starts and removed when it ends.
 """
 
 from __future__ import annotations
