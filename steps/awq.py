@@ -1,17 +1,23 @@
-"""The AWQ quantize step of the `gpu` profile: AutoAWQ int4 through Olive, calibrated on the lab's own data, offline.
+"""The AWQ quantize step of the `gpu` profile: AutoAWQ int4, calibrated on the lab's own data, offline.
 
-    python -m olive_lab.steps.awq --model M --data JSONL --output OUT [--calib-samples 128]
+    python -m olive_lab.steps.awq --model M --data JSONL --output OUT [--engine direct|olive] [--calib-samples 128]
+        [--calib-seq-len 512] [--group-size 128] [--n-grid 20] [--no-clip]
 
 What it does (shared/docs/gpu-pipeline.md, F-G1, F-G2, F-G5 and its addendum):
 1. writes the calibration set `OUT/calib/calib.jsonl` (column `text`: each row's prompt and response in the lab's
    chat format, the text the adapter is later trained on). The `olive quantize` flags cannot pass calibration data
    to the AWQ pass, and AutoAWQ's default (pile-val on the hub) is not reachable offline;
-2. asks Olive for its own config (`olive quantize --algorithm awq --implementation awq --precision int4
-   --save_config_file --dry_run`) and patches it (`patch_config`, a pure function): the local data folder with
-   split `train`, `input_cols` as a string (AutoAWQ's `text_column`), `modules_to_not_convert: ["lm_head"]` (Olive
-   writes `[]`, which turns `lm_head` into an empty quantized layer that LoRA training then dies on), output_dir;
-3. runs `olive run --config OUT/awq-config.json` and checks the result itself (Olive reports a failed pass with
-   exit code 0 and "No output model produced").
+2. engine `direct` (the default): calls AutoAWQ itself (steps/awq_gpu.py) with the knobs Olive's pass hides and
+   the layer inputs, activation statistics and weight snapshots kept on the GPU - the same algorithm, data and
+   output as Olive's pass (GEMM int4, `modules_to_not_convert: ["lm_head"]`, `OUT/model/`), without AutoAWQ's
+   CPU round trips (findings-2026-12 §1: 8.9 s per layer with the GPU mostly idle);
+3. engine `olive` (the lab's way): asks Olive for its own config (`olive quantize --algorithm awq --implementation
+   awq --precision int4 --save_config_file --dry_run`), patches it (`patch_config`, a pure function: the local
+   data folder with split `train`, `input_cols` as a string (AutoAWQ's `text_column`), `modules_to_not_convert:
+   ["lm_head"]` (Olive writes `[]`, which turns `lm_head` into an empty quantized layer that LoRA training then
+   dies on), output_dir) and runs `olive run --config OUT/awq-config.json`. Olive's pass runs AutoAWQ's defaults
+   (128 samples, 512 tokens, clip on, grid 20, group 128);
+4. checks the result itself (Olive reports a failed pass with exit code 0 and "No output model produced").
 
 The model's `config.json` must be readable by transformers 4.x (this step runs under the awq-tf4 overlay): a config
 written by transformers 5 holds `rope_parameters` only, which 4.x ignores, silently dropping longrope. Such an input
@@ -38,8 +44,13 @@ from pathlib import Path
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA, EXIT_NO_OUTPUT = 0, 1, 2, 4, 6
 AWQ_PASS_TYPE = "AutoAWQQuantizer"
 CALIB_DIR, CALIB_FILE, CONFIG_FILE, VIEW_DIR = "calib", "calib.jsonl", "awq-config.json", "input-view"
+SETTINGS_FILE = "awq-settings.json"
 #: AutoAWQ keeps at most 128 samples of <= 512 tokens and cuts their concatenation into 512-token blocks.
 DEFAULT_CALIB_SAMPLES = 128
+DEFAULT_CALIB_SEQ_LEN = 512
+DEFAULT_GROUP_SIZE = 128
+DEFAULT_N_GRID = 20
+ENGINES = ("direct", "olive")
 
 
 def say(kind: str, text: str = "") -> None:
@@ -205,8 +216,46 @@ def parse_args(argv):
     p.add_argument("--output", required=True, type=Path, help="where Olive writes model/ (e.g. models/phi/awq)")
     p.add_argument("--calib-samples", type=int, default=DEFAULT_CALIB_SAMPLES,
                    help=f"rows used for calibration (default {DEFAULT_CALIB_SAMPLES}, AutoAWQ's maximum)")
+    p.add_argument("--engine", choices=ENGINES, default="direct",
+                   help="direct: AutoAWQ from this step, data kept on the GPU (default); olive: Olive's AWQ pass")
+    p.add_argument("--calib-seq-len", type=int, default=DEFAULT_CALIB_SEQ_LEN,
+                   help=f"AutoAWQ's max_calib_seq_len: longer rows are skipped, blocks have this length "
+                        f"(default {DEFAULT_CALIB_SEQ_LEN})")
+    p.add_argument("--group-size", type=int, default=DEFAULT_GROUP_SIZE,
+                   help=f"int4 group size; must divide the hidden size (default {DEFAULT_GROUP_SIZE})")
+    p.add_argument("--n-grid", type=int, default=DEFAULT_N_GRID,
+                   help=f"scale-search grid points per group (direct engine; AutoAWQ's {DEFAULT_N_GRID})")
+    p.add_argument("--no-clip", dest="clip", action="store_false", help="skip AutoAWQ's clip search (direct engine)")
+    p.add_argument("--cpu-staging", action="store_true",
+                   help="direct engine with AutoAWQ's own CPU round trips (to compare; same result)")
     p.add_argument("--dry-run", action="store_true", help="write the calibration data and the config, do not run")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.engine == "olive" and (args.calib_seq_len != DEFAULT_CALIB_SEQ_LEN or args.group_size != DEFAULT_GROUP_SIZE
+                                   or args.n_grid != DEFAULT_N_GRID or not args.clip or args.cpu_staging):
+        p.error("--calib-seq-len, --group-size, --n-grid, --no-clip and --cpu-staging need --engine direct: "
+                "Olive's AWQ pass does not expose them")
+    return args
+
+
+def direct_settings(args) -> dict:
+    """What the direct engine passes to AutoAWQ (printed, and kept in OUT/awq-settings.json)."""
+    return {"q_group_size": args.group_size, "zero_point": True, "w_bit": 4, "version": "GEMM",
+            "modules_to_not_convert": ["lm_head"], "max_calib_samples": args.calib_samples,
+            "max_calib_seq_len": args.calib_seq_len, "apply_clip": args.clip, "n_grid": args.n_grid,
+            "gpu_resident": not args.cpu_staging}
+
+
+def run_direct(source: Path, calib: Path, out_model: Path, settings: dict) -> tuple[int, str]:
+    """AutoAWQ in a child process (the overlay's transformers; a crash cannot take the step's report with it)."""
+    code = ("import json, sys\n"
+            "from olive_lab.steps import awq_gpu\n"
+            "s = json.loads(sys.argv[4])\n"
+            "t = awq_gpu.quantize(sys.argv[1], sys.argv[2], sys.argv[3], group_size=s['q_group_size'],\n"
+            "    zero_point=s['zero_point'], apply_clip=s['apply_clip'], max_calib_samples=s['max_calib_samples'],\n"
+            "    max_calib_seq_len=s['max_calib_seq_len'], n_grid=s['n_grid'], gpu_resident=s['gpu_resident'],\n"
+            "    modules_to_not_convert=s['modules_to_not_convert'])\n"
+            "print('[olive-lab] note awq timings ' + json.dumps(t), flush=True)\n")
+    return stream([sys.executable, "-c", code, str(source), str(calib), str(out_model), json.dumps(settings)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,6 +288,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         shutil.rmtree(out / VIEW_DIR, ignore_errors=True)
 
+    if args.engine == "direct":
+        settings = direct_settings(args)
+        (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        print(f"AutoAWQ settings: {json.dumps(settings)}", flush=True)
+        if args.dry_run:
+            return EXIT_OK
+        say("phase", "quantizing with AWQ")
+        shutil.rmtree(out / "model", ignore_errors=True)  # a stale model must not pass for this run's output
+        code, tail = run_direct(source, calib.parent, out / "model", settings)
+        return finish(out, want_rope, code, tail, t0)
+
     say("phase", "writing Olive config")
     with tempfile.TemporaryDirectory(prefix="olive-lab-awq-") as tmp:
         code, tail = stream(dry_run_argv(source, Path(tmp)))
@@ -261,6 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     say("phase", "quantizing with AWQ")
     shutil.rmtree(out / "model", ignore_errors=True)  # a stale model must not pass for this run's output
     code, tail = stream([sys.executable, "-m", "olive", "run", "--config", str(config_file)])
+    return finish(out, want_rope, code, tail, t0)
+
+
+def finish(out: Path, want_rope: tuple, code: int, tail: str, t0: float) -> int:
+    """Check what either engine wrote; say done or why not."""
     problems = check_output(out / "model", want_rope)
     if code != 0 or problems:
         errors = [ln.strip() for ln in tail.splitlines() if re.match(r"^\s*[A-Za-z_.]*(Error|Exception): ", ln)]

@@ -182,9 +182,29 @@ def dry_run_argv(model: Path, adapter: Path, config_dir: Path, python: str = sys
             "-o", str(config_dir), "--log_level", "1", "--save_config_file", "--dry_run"]
 
 
+#: The projections the builder can give LoRA inputs (its node names: /model/layers.N/{attn,mlp}/PROJ/lora_{A,B}/MatMul).
+LORA_PROJECTIONS = (("attn", "q_proj"), ("attn", "k_proj"), ("attn", "v_proj"), ("attn", "o_proj"),
+                    ("attn", "qkv_proj"), ("mlp", "gate_proj"), ("mlp", "up_proj"), ("mlp", "down_proj"),
+                    ("mlp", "gate_up_proj"))
+
+
+def lora_node_names(num_layers: int) -> list[str]:
+    """Every LoRA MatMul the builder may make for a model of `num_layers` layers (names that do not occur are
+    ignored by its quantizer).
+
+    Why they are kept float: the builder int4-quantizes every MatMul, the LoRA ones too, and ExtractAdapters then
+    makes their packed weights graph inputs. onnxruntime's MatMulNBits prepacks its weights only when they are
+    constant, so with the adapter on every LoRA product runs the slow unpacked path (2x the token time with a
+    rank-64 adapter) - and the adapter itself is rounded to 4 bits. As float MatMuls with float inputs they
+    cost what a rank-64 product should."""
+    return [f"/model/layers.{i}/{block}/{proj}/lora_{ab}/MatMul"
+            for i in range(num_layers) for block, proj in LORA_PROJECTIONS for ab in "AB"]
+
+
 def patch_build_config(config: dict, *, output_dir: str, group_size: int, zero_point: bool = True,
-                       keep_lm_head: bool = True) -> dict:
-    """auto-opt's dry-run config -> int4 in AWQ's layout (block = group size, asymmetric), lm_head unquantized."""
+                       keep_lm_head: bool = True, float_lora_layers: int = 0) -> dict:
+    """auto-opt's dry-run config -> int4 in AWQ's layout (block = group size, asymmetric), lm_head unquantized,
+    and with `float_lora_layers` > 0 the LoRA MatMuls of that many layers left float (`lora_node_names`)."""
     cfg = copy.deepcopy(config)
     builders = [p for p in (cfg.get("passes") or {}).values() if isinstance(p, dict) and p.get("type") == "ModelBuilder"]
     if len(builders) != 1:
@@ -195,8 +215,9 @@ def patch_build_config(config: dict, *, output_dir: str, group_size: int, zero_p
     mb["precision"] = "int4"
     mb["int4_block_size"] = int(group_size)
     mb["int4_is_symmetric"] = not zero_point
-    if keep_lm_head:
-        mb["int4_nodes_to_exclude"] = ["/lm_head/MatMul"]
+    exclude = (["/lm_head/MatMul"] if keep_lm_head else []) + lora_node_names(float_lora_layers)
+    if exclude:
+        mb["int4_nodes_to_exclude"] = exclude
     cfg["output_dir"] = output_dir
     return cfg
 
@@ -456,6 +477,88 @@ def check_adapter(out: Path) -> list[str]:
     return problems
 
 
+# --- 2'. build with AWQ's codes: the builder's int4 pass replaced -------------------------------------------------
+
+def write_awq_matmuls(ir_model, layers: dict, dims: tuple[int, int, int], group: int, accuracy_level: int,
+                      excluded: set[str], scale_dtype) -> tuple[int, list[str]]:
+    """In the builder's graph (onnx_ir, float MatMuls), replace each projection's MatMul by a MatMulNBits made of
+    AWQ's codes, scales and zero points. The float weights are lazy in the builder, so they are never computed.
+
+    Returns (projections replaced, names of float MatMuls left that the builder's own int4 pass would quantize)."""
+    import numpy as np
+    import onnx_ir as ir
+
+    graph = ir_model.graph
+    replaced, left = 0, []
+    for node in list(graph):
+        if node.op_type != "MatMul" or node.domain not in ("", "ai.onnx") or node.name in excluded:
+            continue
+        target = node_target(node.name, *dims)
+        if target is None or target.awq_module not in layers:
+            left.append(node.name)
+            continue
+        codes, zeros, scales = layers[target.awq_module]
+        b, s, zp = ort_layout(codes, zeros, scales, target.rows)
+        x, weight = node.inputs
+        prefix = node.name[1:].replace("/", ".")
+        inits = []
+        for suffix, arr in (("weight_Q4", b), ("weight_scales", s.astype(scale_dtype)), ("weight_zero_points", zp)):
+            value = ir.Value(name=f"{prefix}.{suffix}", const_value=ir.tensor(np.ascontiguousarray(arr)))
+            value.shape, value.dtype = value.const_value.shape, value.const_value.dtype
+            graph.register_initializer(value)
+            inits.append(value)
+        new = ir.node("MatMulNBits", inputs=[x, *inits], domain="com.microsoft", name=f"{node.name}_Q4",
+                      attributes={"K": int(b.shape[1] * b.shape[2] * 2), "N": int(b.shape[0]), "bits": 4,
+                                  "block_size": int(group), "accuracy_level": int(accuracy_level)})
+        old_out = node.outputs[0]
+        new.outputs[0].name = f"{node.name}_Q4/output_0"
+        new.outputs[0].dtype, new.outputs[0].shape = old_out.dtype, old_out.shape
+        ir.convenience.replace_all_uses_with(old_out, new.outputs[0])
+        graph.insert_before(node, new)
+        graph.remove(node, safe=True)
+        if weight.name in graph.initializers and not weight.uses():
+            graph.initializers.pop(weight.name)
+        replaced += 1
+    return replaced, left
+
+
+def olive_run_with_awq_codes(config_file: str, awq_dir: str) -> int:
+    """`olive run --config CONFIG` in this process, with the model builder's int4 pass (`Model.to_int4`, which
+    quantizes every float MatMul on the CPU) replaced by `write_awq_matmuls`: the projections get AWQ's own codes
+    and the builder's quantizer runs only if a float MatMul it should quantize is left (none for the models the
+    lab builds). ExtractAdapters and the rest run as Olive runs them."""
+    from olive.cli.launcher import main as olive_main
+    from onnxruntime_genai.models.builders import base
+
+    awq = Path(awq_dir)
+    layers = load_awq_layers(awq, all_awq_modules(awq))
+    dims = model_dims(json.loads((awq / "config.json").read_text(encoding="utf-8")))
+    group = int(quant_config(awq).get("group_size", 128))
+    builder_int4 = base.Model.to_int4
+
+    def to_int4(self):
+        t = time.monotonic()
+        q = self.quant_attrs["int4"]
+        replaced, left = write_awq_matmuls(self.model, layers, dims, group, q["accuracy_level"],
+                                           set(q["nodes_to_exclude"]), self.io_dtype.numpy())
+        say("note", f"builder: {replaced} projections written from the AWQ codes in {time.monotonic() - t:.1f} s; "
+                    f"{len(left)} float MatMuls left for its own int4 pass")
+        return builder_int4(self) if left else self.model
+
+    base.Model.to_int4 = to_int4
+    try:
+        olive_main(["run", "--config", str(config_file)])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def build_argv(config_file: Path, awq_dir: Path) -> list[str]:
+    code = ("import sys\nfrom olive_lab.steps.awq_onnx import olive_run_with_awq_codes\n"
+            "sys.exit(olive_run_with_awq_codes(sys.argv[1], sys.argv[2]))\n")
+    return [sys.executable, "-c", code, str(config_file), str(awq_dir)]
+
+
 # --- main -------------------------------------------------------------------------------------------------------
 
 def parse_args(argv):
@@ -466,6 +569,8 @@ def parse_args(argv):
     p.add_argument("--work", type=Path, default=None, help="where the dequantized checkpoint goes "
                    "(default: OUTPUT.work; deleted at the end unless --keep-work)")
     p.add_argument("--keep-work", action="store_true")
+    p.add_argument("--requantize", action="store_true", help="let the builder quantize the dequantized weights "
+                   "itself, then put AWQ's codes back (the slower way, for comparison)")
     p.add_argument("--no-restore", action="store_true", help="keep the builder's re-quantized codes (diagnosis)")
     return p.parse_args(argv)
 
@@ -503,8 +608,10 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_FAILED
         dry = json.loads(cfg_path.read_text(encoding="utf-8"))
     keep_lm_head = "lm_head" in info["modules_to_not_convert"]
+    layers_n = int(json.loads((awq_dir / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"])
     cfg = patch_build_config(dry, output_dir=str(out), group_size=info["group_size"],
-                             zero_point=bool(q.get("zero_point", True)), keep_lm_head=keep_lm_head)
+                             zero_point=bool(q.get("zero_point", True)), keep_lm_head=keep_lm_head,
+                             float_lora_layers=layers_n)
     work.mkdir(parents=True, exist_ok=True)
     config_file = work / CONFIG_FILE
     config_file.write_text(json.dumps(cfg, indent=4) + "\n", encoding="utf-8")
@@ -512,8 +619,11 @@ def main(argv: list[str] | None = None) -> int:
     say("phase", "building int4 ONNX with the adapter")
     t = time.monotonic()
     shutil.rmtree(out, ignore_errors=True)
-    code, tail = stream([sys.executable, "-m", "olive", "run", "--config", str(config_file)])
+    argv = ([sys.executable, "-m", "olive", "run", "--config", str(config_file)] if args.requantize
+            else build_argv(config_file, awq_dir))
+    code, tail = stream(argv)
     report["build_seconds"] = round(time.monotonic() - t, 1)
+    report["build"] = "builder int4 pass, then AWQ codes restored" if args.requantize else "AWQ codes written in the build"
     if code != 0 or not (out / "model.onnx").is_file():
         why = "Olive produced no model" if "No output model produced" in tail else f"olive run exited with {code}"
         errors = [ln.strip() for ln in tail.splitlines() if re.match(r"^\s*[A-Za-z_.]*(Error|Exception): ", ln)]
@@ -522,16 +632,16 @@ def main(argv: list[str] | None = None) -> int:
         say("error", f"build: {why}; the first error is in the log above")
         return EXIT_FAILED if code else EXIT_NO_OUTPUT
 
-    say("phase", "restoring AWQ weights")
     t = time.monotonic()
     layers = load_awq_layers(awq_dir, all_awq_modules(awq_dir))
-    before = restore_and_compare(out / "model.onnx", awq_dir, write=not args.no_restore, layers=layers)
-    report["requantized_vs_awq"] = before.__dict__
-    print(f"builder's re-quantization vs AWQ: {before.line()}; groups whose AWQ codes do not span 0..15: "
-          f"{before.groups_not_spanning}", flush=True)
-
-    say("phase", "verifying")
-    after = restore_and_compare(out / "model.onnx", awq_dir, write=False, layers=layers)
+    after = before = restore_and_compare(out / "model.onnx", awq_dir, write=False, layers=layers)
+    report["built_vs_awq"] = before.__dict__
+    print(f"the built int4 weights vs AWQ: {before.line()}", flush=True)
+    if not before.exact() and not args.no_restore:
+        say("phase", "restoring AWQ weights")
+        restore_and_compare(out / "model.onnx", awq_dir, write=True, layers=layers)
+        say("phase", "verifying")
+        after = restore_and_compare(out / "model.onnx", awq_dir, write=False, layers=layers)
     del layers
     report["final_vs_awq"] = after.__dict__
     report["restore_verify_seconds"] = round(time.monotonic() - t, 1)

@@ -58,6 +58,12 @@ def gpu_flow(environ: dict[str, str] | None = None) -> Flow:
     return Flow(FAITHFUL, f"the {OVERLAY} environment is ready", True)
 
 
+#: The direct AWQ engine's settings, written out so the plan shows what runs: AutoAWQ's own defaults (Olive's
+#: pass runs these too), chosen by measurement (bench/awq_quality.py: held-out perplexity on SmolLM2-135M).
+AWQ_KNOBS = ("--engine", "direct", "--calib-samples", "128", "--calib-seq-len", "512", "--group-size", "128",
+             "--n-grid", "20")
+
+
 def _notes(flow: Flow, *extra: str) -> tuple[str, ...]:
     return (f"GPU flow {flow.line()}.", *extra)
 
@@ -67,11 +73,19 @@ def plan_quantize(lab: Lab, explain: str, rtn_explain: str) -> StepPlan:
     out = lab.quantized_dir
     settings = {"flow": flow.name}
     if flow.overlay_ready:
-        argv = envs.wrap(OVERLAY, (sys.executable, "-m", "olive_lab.steps.awq", "--model", str(lab.base_dir),
-                                   "--data", str(lab.dataset), "--output", str(out)))
-        title, settings["algorithm"] = "Quantize with AWQ", "awq"
+        step = (sys.executable, "-m", "olive_lab.steps.awq", "--model", str(lab.base_dir), "--data",
+                str(lab.dataset), "--output", str(out))
+        argv = envs.wrap(OVERLAY, (*step, *AWQ_KNOBS))
+        olive_way = " ".join(envs.wrap(OVERLAY, (*step, "--engine", "olive"))).replace(sys.executable, "python")
+        title, settings["algorithm"], settings["awq"] = "Quantize with AWQ", "awq", " ".join(AWQ_KNOBS)
         notes = _notes(flow, f"Runs under the {OVERLAY} environment (transformers 4.51.3 + AutoAWQ 0.2.9); "
-                             "calibrated on your dataset, offline.")
+                             "calibrated on your dataset, offline.",
+                       "AutoAWQ runs from the lab's own step with its data kept on the GPU (Olive's AWQ pass "
+                       "keeps layer inputs and statistics on the CPU and hides AutoAWQ's settings); same algorithm, "
+                       f"settings and output. The lab's Olive way (slower): `{olive_way}`, which writes "
+                       "awq-config.json for `olive run --config` (from `olive quantize --algorithm awq "
+                       "--implementation awq --precision int4 --save_config_file --dry_run`, patched for local "
+                       "calibration data and lm_head kept in 16 bits).")
     else:
         argv = olive_argv("quantize", "-m", str(lab.base_dir), "--algorithm", "rtn", "--precision", "int4",
                           "-o", str(out))
