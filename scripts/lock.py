@@ -58,10 +58,8 @@ def inputs_digest(config: dict) -> str:
 
 def overlay_pins() -> dict[str, list[str]]:
     """The overlays' pins, read from steps/envs.py (one place for them) without importing the package."""
-    spec = importlib.util.spec_from_file_location("_olive_lab_envs", ROOT / "steps" / "envs.py")
-    envs = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = envs
-    spec.loader.exec_module(envs)
+    sys.path.insert(0, str(ROOT))
+    envs = importlib.import_module("steps.envs")  # the source folder of olive_lab.steps; stdlib-only imports
     return {name: list(o.pins) + [pin for _, pin in o.if_missing] for name, o in envs.OVERLAYS.items()}
 
 
@@ -109,7 +107,9 @@ def compile_(requirements: list[str], python: str, extra: list[str], workdir: Pa
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         sys.exit(f"uv pip compile failed for {requirements} on Python {python}:\n{proc.stderr}")
-    return proc.stdout
+    # no temporary path in the committed file
+    return (proc.stdout.replace(f"-r {infile}", "pyproject.toml")
+            .replace(f"-c {workdir / 'verified.txt'}", "pyproject.toml (verified)"))
 
 
 def names(text: str) -> list[str]:
