@@ -672,7 +672,9 @@ def _torch_install_fix(data: ProbeData, profile: Profile) -> str:
         tag = _torch_cuda_tag(nv.cuda_driver)
         return (f"Install a CUDA build of torch that the driver supports: "
                 f"`pip install torch --index-url https://download.pytorch.org/whl/{tag}`.")
-    return "Install the CPU build of torch first: `pip install torch==2.13.0`."
+    return ("Install the CPU build of torch first (PyPI's Linux wheel is the multi-GB CUDA build): "
+            "`pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu`, or set up with "
+            "`bash scripts/setup.sh`.")
 
 
 def _torch_cuda_tag(cuda_driver: tuple[int, int] | None) -> str:
