@@ -45,7 +45,13 @@ _VRAM_TOLERANCE = 0.92
 LORA_PEAK_GIB = 16.4  # gpu-pipeline.md: LoRA at the lab's batch (8 x 1024 tokens) on an H100
 QLORA_PEAK_GIB = 13.6
 PYTHON_MIN = (3, 11)
-PYTHON_RECOMMENDED = (3, 11)
+#: The Pythons locks/ has a lock for (pyproject.toml [tool.olive-lab.lock] pythons); the GPU runs were on 3.12.3.
+PYTHONS_LOCKED = ((3, 11), (3, 12))
+#: What a whole lab writes at its peak, measured: gpu 27 GB on the H100 (models, Olive's cache, the ONNX build;
+#: shared/docs/findings-2026-12.md), cpu well under the profile's 0.2 GB. Falls back to the profile's figure.
+LAB_PEAK_GIB = {"gpu": 27e9 / 1024**3}
+#: Folders of the work folder whose contents count as already written (the base model, outputs, caches).
+LAB_WRITES = ("models", ".hf", ".olive-cache")
 
 SUBPROCESS_TIMEOUT_S = 30.0
 _MARKER = "@@olive-lab-check@@"
@@ -173,6 +179,8 @@ class DiskProbe:
     path: str
     free_bytes: int | None = None
     error: str = ""
+    #: bytes already in the work folder's LAB_WRITES folders: what a lab there need not write again
+    present_bytes: int = 0
 
 
 @dataclass
@@ -499,7 +507,22 @@ def probe_disk(workdir: str | os.PathLike) -> DiskProbe:
         probe.free_bytes = shutil.disk_usage(existing).free
     except OSError as exc:
         probe.error = str(exc)
+    probe.present_bytes = sum(_tree_bytes(path / name) for name in LAB_WRITES)
     return probe
+
+
+def _tree_bytes(folder: Path) -> int:
+    """Bytes of the regular files under `folder` (symlinks not followed, unreadable entries skipped)."""
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if not os.path.islink(os.path.join(root, name)):
+                total += st.st_size
+    return total
 
 
 def probe_ram() -> RamProbe:
@@ -625,9 +648,14 @@ def _gpu_usable(data: ProbeData) -> tuple[bool, str]:
         why = f": {t.warning}" if t.warning else ""
         return False, (f"torch {t.version} (CUDA {t.cuda}) cannot use the {gpu.name} "
                        f"(torch.cuda.is_available() is False{why}), {cpu_tail}")
+    if data.gpu_flow is not None and not data.gpu_flow[2]:
+        runs = (f"runs the {data.gpu_flow[0]} flow (RTN for AWQ, LoRA on the float model) until "
+                "`olive-lab setup --profile gpu` makes the AWQ environment")
+    else:
+        runs = "runs the lab as written"
     return True, (f"The {gpu.name} ({gpu.vram_gib:.1f} GiB, compute capability {gpu.cc}, driver CUDA "
                   f"{nv.cuda_driver_text}) and torch {t.version} with CUDA {t.cuda} are ready, so the gpu profile "
-                  f"runs the lab as written.")
+                  f"{runs}.")
 
 
 def choose_profile(data: ProbeData | CheckReport) -> tuple[str, str]:
@@ -644,7 +672,9 @@ def _torch_install_fix(data: ProbeData, profile: Profile) -> str:
         tag = _torch_cuda_tag(nv.cuda_driver)
         return (f"Install a CUDA build of torch that the driver supports: "
                 f"`pip install torch --index-url https://download.pytorch.org/whl/{tag}`.")
-    return "Install the CPU build of torch first: `pip install torch==2.13.0`."
+    return ("Install the CPU build of torch first (PyPI's Linux wheel is the multi-GB CUDA build): "
+            "`pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu`, or set up with "
+            "`bash scripts/setup.sh`.")
 
 
 def _torch_cuda_tag(cuda_driver: tuple[int, int] | None) -> str:
@@ -883,12 +913,13 @@ def _assess_python(data: ProbeData, profile: Profile) -> Finding:
     if tuple(v[:2]) < PYTHON_MIN:
         return Finding("python", "Python", BLOCKING, f"Python {text}; Olive Lab needs 3.11 or newer.",
                        "Create the environment with Python 3.11: `python3.11 -m venv .venv`.")
-    if profile.needs_gpu and tuple(v[:2]) != PYTHON_RECOMMENDED:
+    if tuple(v[:2]) not in PYTHONS_LOCKED:
+        locked = " and ".join(".".join(map(str, p)) for p in PYTHONS_LOCKED)
         return Finding("python", "Python", WARNING,
-                       f"Python {text}: the lab's pins were made for 3.11; autoawq 0.2.9 has no wheel for any "
-                       "Python, so `olive-lab setup` builds it from its sdist (needs torch installed first).",
-                       "Python 3.11 is the tested choice; on another version run `olive-lab setup --profile gpu` "
-                       "and check that it reports the overlay ready.")
+                       f"Python {text}: the lab's stack is locked and tested for Python {locked} only, so setup "
+                       "has no lock for this one and the packages pip picks are untested.",
+                       f"Create the environment with Python {locked.split(' and ')[-1]}: "
+                       f"`PYTHON=python{locked.split(' and ')[-1]} bash scripts/setup.sh` (after removing .venv).")
     where = f" at {data.python_executable}" if data.python_executable else ""
     return Finding("python", "Python", OK, f"Python {text}{where}.")
 
@@ -970,10 +1001,15 @@ def _assess_disk(data: ProbeData, profile: Profile) -> Finding:
         return Finding("disk", "Disk", WARNING, f"Could not read the free space in {d.path}: {d.error}",
                        "Check that the work folder is on a mounted, readable disk.")
     free_gib = d.free_bytes / GIB
-    detail = f"{free_gib:.1f} GiB free in {d.path}; the {profile.name} profile needs about {profile.disk_gb:g} GiB"
-    if free_gib < profile.disk_gb:
+    peak = LAB_PEAK_GIB.get(profile.name, profile.disk_gb)
+    present = d.present_bytes / GIB
+    need = max(peak - present, 0.0)
+    detail = (f"{free_gib:.1f} GiB free in {d.path}; the {profile.name} lab writes about {peak:.1f} GiB at its peak"
+              + (f", {present:.1f} GiB of it already there (models, caches), so it still needs about {need:.1f} GiB"
+                 if present >= 0.05 else ""))
+    if free_gib < need:
         return Finding("disk", "Disk", BLOCKING, detail + ".",
-                       f"Free {profile.disk_gb - free_gib:.1f} GiB or more, or pick a work folder on a bigger disk "
+                       f"Free {need - free_gib:.1f} GiB or more, or pick a work folder on a bigger disk "
                        "(--workdir).")
     return Finding("disk", "Disk", OK, detail + ".")
 

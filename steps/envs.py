@@ -5,7 +5,8 @@ F-G3..F-G6). AutoAWQ 0.2.9 (the AWQ step) and loading an AWQ checkpoint for LoRA
 model) need transformers 4.x (<= 4.56) with peft <= 0.18.1, while onnxruntime-genai 0.14.1's model builder (the
 optimize step) needs transformers >= 4.57 (5.x is the main environment's).
 
-An overlay is a folder of exactly pinned packages installed with `pip install --no-deps --target`. A step runs
+An overlay is a folder of exactly pinned packages installed with `pip install --no-deps --target`, from its hashed
+lock `locks/<name>.txt` (scripts/lock.py writes it from the pins below; a bundle carries its own copy). A step runs
 with the folder first on PYTHONPATH, so the pinned packages shadow the main environment's copies, and everything
 else (torch, triton, olive, accelerate, datasets, ...) comes from the main environment. The overlay therefore
 belongs to one main environment: it lives under `sys.prefix` (or `$OLIVE_LAB_ENVS`) and records which Python made it.
@@ -32,6 +33,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import locks
 
 MARKER = "olive-lab-env.json"
 ENVS_VAR = "OLIVE_LAB_ENVS"
@@ -174,15 +177,37 @@ def missing_modules(python: str, modules) -> list[str]:
     return out.stdout.split()
 
 
-def pip_argv(overlay: Overlay, target: Path, wheel_dir: Path | None, python: str) -> list[str]:
+def overlay_lock(name: str, wheel_dir: Path | None = None) -> Path | None:
+    """The overlay's hashed lock: a bundle's own copy (it names the wheels built into it), else locks/."""
+    for folder in ([wheel_dir / "locks"] if wheel_dir is not None else []) + [locks.locks_dir()]:
+        if (folder / f"{name}.txt").is_file():
+            return folder / f"{name}.txt"
+    return None
+
+
+def pip_argv(overlay: Overlay, target: Path, wheel_dir: Path | None, python: str,
+             requirements: Path | None = None) -> list[str]:
+    """pip's argv for the overlay: `requirements` (a hashed lock) when given, else the bare pins."""
     extra = [pin for module, pin in overlay.if_missing if module in missing_modules(python, [module])]
     argv = [python, "-m", "pip", "install", "--no-deps", "--no-compile", "--disable-pip-version-check",
             "--upgrade", "--target", str(target)]
     if wheel_dir is not None:
         argv += ["--no-index", "--find-links", str(wheel_dir)]
-    if overlay.sdist_only and _has_setuptools(python):
-        argv.append("--no-build-isolation")  # builds autoawq without fetching setuptools again
+    if wheel_dir is not None and overlay.sdist_only and _has_setuptools(python):
+        # offline, a bundle without the built wheel: build with the main environment's setuptools (no torch needed)
+        argv.append("--no-build-isolation")
+    if requirements is not None:
+        return argv + ["--require-hashes", "-r", str(requirements)]
     return argv + list(overlay.pins) + extra
+
+
+def locked_requirements(overlay: Overlay, lock: Path, dest: Path, python: str) -> Path:
+    """The overlay's lock entries that this main environment needs (its pins, and `if_missing` ones it lacks)."""
+    header, entries = locks.read(lock)
+    wanted = set(overlay.versions())
+    wanted |= {canonical(pin.split("==")[0]) for module, pin in overlay.if_missing
+               if module in missing_modules(python, [module])}
+    return locks.write(dest, header, [e for e in entries if e.name in wanted])
 
 
 def smoke_test(name: str, python: str | None = None) -> str:
@@ -216,12 +241,20 @@ def create(name: str, wheel_dir: Path | None = None, force: bool = False, python
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f"{path.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    argv = pip_argv(overlay, tmp, wheel_dir, python or sys.executable)
+    python = python or sys.executable
+    lock = overlay_lock(name, wheel_dir)
+    requirements = None
+    if lock is not None:
+        requirements = locked_requirements(overlay, lock, path.parent / f"{path.name}.req-{os.getpid()}.txt", python)
+    argv = pip_argv(overlay, tmp, wheel_dir, python, requirements)
     log("$ " + " ".join(argv))
     t0 = time.monotonic()
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in proc.stdout.splitlines()[-20:]:
-        log("  " + line)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    for line in proc.stdout:  # live: the wizard's log view shows pip as it goes
+        log("  " + line.rstrip("\n"))
+    proc.wait()
+    if requirements is not None:
+        requirements.unlink(missing_ok=True)
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         status = OverlayStatus(name, path, problems=[f"pip failed (exit {proc.returncode}); see the lines above"])

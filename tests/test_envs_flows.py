@@ -63,6 +63,29 @@ def test_wrap_and_pip_argv(envs_root, tmp_path):
     assert "--no-deps" in pip and "--target" in pip and "--no-index" in pip and "autoawq==0.2.9" in pip
 
 
+def test_overlay_installs_from_its_hashed_lock(envs_root, tmp_path):
+    """pip gets the overlay's lock entries (hashes and all), never bare pins, where the source tree has the lock."""
+    lock = envs.overlay_lock("awq-tf4")
+    assert lock is not None and lock.parent.name == "locks"
+    req = envs.locked_requirements(envs.AWQ_TF4, lock, tmp_path / "req.txt", sys.executable)
+    text = req.read_text()
+    for pin in envs.AWQ_TF4.pins:
+        assert pin.replace("_", "-") + " \\" in text
+    assert text.count("--hash=sha256:") >= len(envs.AWQ_TF4.pins)
+    # httpx/httpcore only where the main environment lacks them (one on huggingface_hub 2.x has only httpx2)
+    for module in ("httpx", "httpcore"):
+        assert (f"{module}==" in text) == bool(envs.missing_modules(sys.executable, [module])), module
+    pip = envs.pip_argv(envs.AWQ_TF4, tmp_path / "t", None, sys.executable, req)
+    assert pip[-3:] == ["--require-hashes", "-r", str(req)] and "--no-build-isolation" not in pip
+
+
+def test_a_bundles_own_overlay_lock_wins(envs_root, tmp_path):
+    (tmp_path / "b" / "locks").mkdir(parents=True)
+    (tmp_path / "b" / "locks" / "awq-tf4.txt").write_text("# bundle copy\n")
+    assert envs.overlay_lock("awq-tf4", tmp_path / "b") == tmp_path / "b" / "locks" / "awq-tf4.txt"
+    assert envs.overlay_lock("awq-tf4", tmp_path / "elsewhere") == envs.overlay_lock("awq-tf4")
+
+
 def test_run_refuses_a_missing_overlay(envs_root, capsys):
     assert envs.main(["run", "awq-tf4", "--", "true"]) == envs.EXIT_MISSING
     assert "[olive-lab] error env:" in capsys.readouterr().out

@@ -77,6 +77,7 @@ class OliveLabApp(App):
         Binding("f2", "command_palette", "commands", priority=True, key_display="F2"),
         Binding("f3,b", "step(-1)", "back", key_display="F3"),
         Binding("f4,n", "step(1)", "next", key_display="F4"),
+        Binding("f6", "pane('setup')", "set up AWQ flow", key_display="F6"),
         Binding("f7,c", "pane('copy')", "copy cmd", key_display="F7"),
         Binding("f7", "pane('adapter')", "adapter", key_display="F7"),
         Binding("f8,x", "pane('cancel')", "cancel", key_display="F8"),
@@ -404,7 +405,7 @@ class OliveLabApp(App):
                 return False
         return True
 
-    PANE_ACTIONS = ("copy", "adapter", "cancel", "stop", "run", "retry", "rerun", "recheck", "reread", "load",
+    PANE_ACTIONS = ("setup", "copy", "adapter", "cancel", "stop", "run", "retry", "rerun", "recheck", "reread", "load",
                     "upload", "view", "page_prev", "page_next")
 
     def update_keys(self) -> None:

@@ -1,8 +1,16 @@
-"""The machine check: findings as a table (ok / warning / blocking, with the fix), the chosen profile and why."""
+"""The machine check: findings as a table (ok / warning / blocking, with the fix), the chosen profile and why.
+
+Where the gpu profile would run the fallback flow because the awq-tf4 overlay is missing, F6 "set up AWQ flow"
+runs `olive-lab setup --profile gpu` here, its output live in a log view (and in logs/setup.log), then re-checks.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
@@ -11,6 +19,12 @@ from textual.widgets import DataTable, Static
 
 from . import core
 from .base import StepPane
+from .logview import LogView
+
+
+def setup_argv() -> list[str]:
+    """The one command that makes the gpu profile's AWQ overlay (what the CLI's check tells you to run)."""
+    return [sys.executable, "-m", "olive_lab.cli", "setup", "--profile", "gpu"]
 
 SEVERITY = {"ok": ("✓ ok", "sev-ok"), "warning": ("! warn", "sev-warning"), "blocking": ("✗ block", "sev-blocking")}
 SEVERITY_STYLE = {"ok": "green", "warning": "yellow", "blocking": "bold red"}
@@ -18,7 +32,7 @@ SEVERITY_STYLE = {"ok": "green", "warning": "yellow", "blocking": "bold red"}
 
 class CheckPane(StepPane):
     step = "check"
-    ACTIONS = {"recheck": "re-check"}
+    ACTIONS = {"recheck": "re-check", "setup": "set up AWQ flow"}
 
     class Checked(Message):
         """A check report arrived (from the re-check worker or from the app's start-up)."""
@@ -33,12 +47,26 @@ class CheckPane(StepPane):
             super().__init__()
             self.error = error
 
+    class SetupLine(Message):
+        """One line of `olive-lab setup`'s output, as it comes."""
+
+        def __init__(self, line: str) -> None:
+            super().__init__()
+            self.line = line
+
+    class SetupDone(Message):
+        def __init__(self, returncode: int) -> None:
+            super().__init__()
+            self.returncode = returncode
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.report = None
         self.checking = False
         self.checked_at: float | None = None
         self.forced_profile: str | None = None
+        self.setting_up = False
+        self.setup_returncode: int | None = None
 
     def compose(self):
         yield self.title_widget("Machine check")
@@ -50,17 +78,79 @@ class CheckPane(StepPane):
         yield table
         yield Static("", id="check-detail", markup=False)
         yield Static("", id="check-profile", markup=False)
+        yield LogView(max_lines=2000, id="check-setup-log", classes="log")
 
     # --- running the check -------------------------------------------------------------------------------------
 
     def can(self, action: str):
         if action == "recheck":
-            return None if self.checking else True
+            return None if self.checking or self.setting_up else True
+        if action == "setup":
+            if self.setting_up:
+                return None
+            return self._overlay_missing() or False
         return False
 
     def do(self, action: str) -> None:
         if action == "recheck" and not self.checking:
             self.recheck()
+        elif action == "setup" and not self.setting_up and self._overlay_missing():
+            self.set_up_awq_flow()
+
+    def _overlay_missing(self) -> bool:
+        """The report says the gpu profile runs without its AWQ overlay (the flow finding is not ok)."""
+        flow = self.report.finding("flow") if self.report is not None else None
+        return flow is not None and flow.severity != "ok"
+
+    # --- making the AWQ overlay -----------------------------------------------------------------------------------
+
+    def set_up_awq_flow(self) -> None:
+        self.setting_up = True
+        self.setup_returncode = None
+        log = self.query_one("#check-setup-log", LogView)
+        log.clear()
+        log.add_class("-shown")
+        workdir = Path(self.lab.workspace.root if self.lab else self.app.workdir)
+        self.query_one("#check-summary", Static).update("Setting up the AWQ flow: `olive-lab setup --profile gpu` "
+                                                        f"(log: {workdir / 'logs' / 'setup.log'})…")
+        self._run_setup(setup_argv(), workdir / "logs" / "setup.log")
+        self.app.update_keys()
+
+    @work(thread=True, exclusive=True, group="check-setup", exit_on_error=False)
+    def _run_setup(self, argv: list[str], log_path: Path) -> None:
+        """Run the setup command in its own process group, teed to `log_path`; post each line, then the exit."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="100")
+        with open(log_path, "a", encoding="utf-8") as tee:
+            tee.write("$ " + " ".join(argv) + "\n")
+            self.post_message(self.SetupLine("$ " + " ".join(argv)))
+            try:
+                proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        bufsize=1, env=env, start_new_session=True)
+            except OSError as exc:
+                self.post_message(self.SetupLine(f"cannot start {argv[0]}: {exc}"))
+                self.post_message(self.SetupDone(127))
+                return
+            for line in proc.stdout:
+                tee.write(line)
+                self.post_message(self.SetupLine(line.rstrip("\n")))
+            self.post_message(self.SetupDone(proc.wait()))
+
+    @on(SetupLine)
+    def _setup_line(self, message: SetupLine) -> None:
+        self.query_one("#check-setup-log", LogView).write_line(message.line)
+
+    @on(SetupDone)
+    def _setup_done(self, message: SetupDone) -> None:
+        self.setting_up = False
+        self.setup_returncode = message.returncode
+        if message.returncode == 0:
+            self.recheck()  # the flow row turns faithful
+            return
+        self.query_one("#check-summary", Static).update(Text(
+            f"✗ Setting up the AWQ flow failed (exit {message.returncode}): the log below says why; "
+            "F6 tries again.", style="bold red"))
+        self.app.update_keys()
 
     def recheck(self) -> None:
         self.checking = True

@@ -62,6 +62,10 @@ def render(report, console=None) -> None:
         head.append(" (from --profile)", style="dim")
     console.print(head)
     console.print(Text(report.profile_reason))
+    flow = report.finding("flow")
+    if flow is not None and flow.severity != "ok":
+        console.print(Text("To run the lab as written (AWQ → LoRA on the AWQ model): olive-lab setup --profile gpu",
+                           style="bold yellow"))
     if report.blocking:
         names = ", ".join(f.title for f in report.blocking)
         console.print(Text(f"✗ {len(report.blocking)} blocking for the {report.profile} profile: {names}. "
