@@ -114,7 +114,7 @@ def report_set_aside(console) -> None:
     from olive_lab.steps.workspace import take_notices
 
     for notice in take_notices():
-        console.print(Text(f"! {notice}", style="yellow"))
+        console.print(Text(f"! {notice}", style="yellow"), soft_wrap=True)
 
 
 def machine_check(console, workdir, profile: str | None):
