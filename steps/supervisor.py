@@ -4,8 +4,9 @@ It holds the work folder's lock for its whole life (so there is never a second r
 step is current and what happened to each), and for each step: decides whether it must run, runs its argv in a
 new process group with every byte teed to the log, then verifies the outputs and records the state.
 
-Its children never outlive it: each step's process gets a parent-death signal, and what is left of the step's
-group once the step's process ended is killed. SIGTERM cancels the step and ends the run within STOP_GRACE_S.
+Its children never outlive it: each step's process gets a parent-death signal; a watchdog process kills the
+step's whole group if the supervisor dies (even by SIGKILL); and what is left of the group once the step's process
+ended is killed. SIGTERM cancels the step and ends the run within STOP_GRACE_S.
 A full disk is recorded as such, in space kept aside for that at the start.
 """
 
@@ -41,6 +42,7 @@ class Supervisor:
                     "current": None, "status": {s: QUEUED for s in steps}, "reasons": {}}
         self.child: subprocess.Popen | None = None
         self.disk_full: Path | None = None
+        self.watchdog: int | None = None
 
     def cancelled(self) -> bool:
         return cancel_requested(self.lab.workspace)
@@ -114,6 +116,7 @@ class Supervisor:
                 self.mark(step, FAILED, state.reason)
                 return False
             state.pid = self.child.pid
+            self._tell_watchdog(self.child.pid)
             state.save(ws)
             self.mark(step, RUNNING, why)
             if self.cancelled():  # a cancel that read the state before the pid was in it
@@ -121,6 +124,7 @@ class Supervisor:
             self._tee(self.child, log, log_path)
             code = self.child.wait()
         kill_group(self.child.pid)  # whatever the step started and left behind in its group
+        self._tell_watchdog(0)
         self.child = None
         self.finish(step, state, code)
         return state.status == DONE
@@ -189,6 +193,26 @@ class Supervisor:
         if self.child is not None:
             kill_group(self.child.pid)
 
+    def start_watchdog(self, close_fds: tuple[int, ...] = ()) -> None:
+        """Fork a process that kills the running step's group as soon as this supervisor is gone.
+
+        It reads the group's id from a pipe; end of file means the supervisor died (whatever killed it).
+        """
+        read_end, self.watchdog = os.pipe()
+        if os.fork() == 0:
+            try:
+                os.close(self.watchdog)
+                for fd in close_fds:  # not the run's lock: it must go with the supervisor
+                    os.close(fd)
+                guard(read_end)
+            finally:
+                os._exit(0)
+        os.close(read_end)
+
+    def _tell_watchdog(self, pgid: int) -> None:
+        if self.watchdog is not None:
+            os.write(self.watchdog, f"{pgid}\n".encode())
+
     def stop(self, *_: object) -> None:
         """SIGTERM to the supervisor itself: cancel the step in progress rather than orphan it.
 
@@ -206,6 +230,19 @@ DISK_FULL_ADVICE = ("Free disk space there (the Olive cache .olive-cache in the 
 def disk_full_reason(path: Path) -> str:
     return (f"The disk is full: no space left on device writing {path} "
             f"({mb(free_bytes(path))} free).")
+
+
+def guard(read_end: int) -> None:
+    """The watchdog's life: remember the last group id written; at end of file, kill that group."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the run's own stop signals are the supervisor's business
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pgid, pending = 0, b""
+    while data := os.read(read_end, 4096):
+        *lines, pending = (pending + data).split(b"\n")
+        if lines:
+            pgid = int(lines[-1])
+    if pgid:
+        kill_group(pgid)
 
 
 def _tail(path: Path) -> str:
@@ -236,6 +273,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closed terminal must not stop the run
     _keep_reserve(supervisor.run_dir)
+    supervisor.start_watchdog(close_fds=(lock_fd,))
     try:
         return supervisor.execute()
     except OSError as exc:  # the disk filled up while writing the run's own records
