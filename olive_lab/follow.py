@@ -109,6 +109,18 @@ def _end(console: Console, view: StepView, event: Finished | Failed) -> Finished
     return event
 
 
+class PipeConsole(Console):
+    """A console whose reader may go away: printing then goes nowhere, and the caller hears BrokenPipeError once.
+
+    (Rich's own answer is SystemExit(1), which would skip the cancel that Ctrl+C under `| tee` asks for.)
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise BrokenPipeError
+
+
 def without_broken_pipe(command: Callable[..., int], *args) -> int:
     """Run a command whose output may go to a pipe that closes (`| head`, a `| tee` ended by Ctrl+C).
 

@@ -153,20 +153,35 @@ def _step_pid(workdir: Path, step: str) -> int | None:
         return None
 
 
+#: `olive-lab run ... | tee LOG` in a process group of its own, as a shell runs a job; it reports the exit codes.
+PIPE_JOB = """
+import json, signal, subprocess, sys
+signal.signal(signal.SIGINT, lambda *_: None)  # the job's shell survives Ctrl+C; its two commands get it
+tee = subprocess.Popen(["tee", sys.argv[1]], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+front = subprocess.Popen(sys.argv[2:], stdout=tee.stdin, stderr=subprocess.PIPE)
+tee.stdin.close()
+err = front.stderr.read().decode()
+print(json.dumps({"front": front.wait(), "tee": tee.wait(), "stderr": err}))
+"""
+
+
 def test_ctrl_c_through_a_pipe_cancels_the_run(tiny_model, tmp_path):
     """`olive-lab run | tee log`, then Ctrl+C: the terminal sends SIGINT to both; tee dies, the run is cancelled."""
-    tee = subprocess.Popen(["tee", str(tmp_path / "run.log")], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                           start_new_session=True)
-    front = _start_cli_run(tmp_path / "w", tiny_model, stdout=tee.stdin, process_group=tee.pid)
-    tee.stdin.close()
-    wait_until(lambda: _step_pid(tmp_path / "w", "quantize") or front.poll() is not None, 120, "quantize start")
-    pgid = _step_pid(tmp_path / "w", "quantize")
-    os.killpg(tee.pid, signal.SIGINT)
-    assert front.wait(timeout=60) == 130, front.stderr.read()
-    assert "Traceback" not in front.stderr.read()
-    tee.wait(timeout=10)
+    workdir = tmp_path / "w"
+    argv = [*OLIVE_LAB, "run", "--profile", "cpu", "--model", str(tiny_model), "--only", "quantize", "--no-chat",
+            "--workdir", str(workdir)]
+    job = subprocess.Popen([sys.executable, "-c", PIPE_JOB, str(tmp_path / "run.log"), *argv],
+                           stdout=subprocess.PIPE, text=True, start_new_session=True)
+    wait_until(lambda: _step_pid(workdir, "quantize") or job.poll() is not None, 120, "quantize start")
+    pgid = _step_pid(workdir, "quantize")
+    os.killpg(job.pid, signal.SIGINT)
+    codes = json.loads(job.communicate(timeout=60)[0])
+    assert codes["tee"] == -signal.SIGINT
+    assert codes["front"] == 130, codes
+    assert "Traceback" not in codes["stderr"] and "Exception ignored" not in codes["stderr"], codes["stderr"]
     wait_until(lambda: not group_members(pgid), 10, "olive quantize runs on after Ctrl+C")
-    state = json.loads((tmp_path / "w" / ".olive-lab" / "state" / "quantize.json").read_text())
+    assert not run_active(pipeline.load_lab(workdir).workspace)
+    state = json.loads((workdir / ".olive-lab" / "state" / "quantize.json").read_text())
     assert state["status"] == "cancelled"
 
 

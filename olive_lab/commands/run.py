@@ -41,11 +41,9 @@ def selected_steps(from_step: str | None, only: str | None) -> list[str] | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from olive_lab.follow import PipeConsole, without_broken_pipe
 
-    from olive_lab.follow import without_broken_pipe
-
-    return without_broken_pipe(_run, Console(highlight=False), args)
+    return without_broken_pipe(_run, PipeConsole(highlight=False), args)
 
 
 def _run(console, args: argparse.Namespace) -> int:
@@ -93,9 +91,12 @@ def _run(console, args: argparse.Namespace) -> int:
             return EXIT_OK
         report_skipped(console, lab, steps[:steps.index(pending)])
         code = follow_run(console, handle, args.verbose)
-    if code == EXIT_OK and not args.no_chat and steps[-1] == "optimize":
-        sample_chat(console, lab)
-    summary(console, lab)
+    try:
+        if code == EXIT_OK and not args.no_chat and steps[-1] == "optimize":
+            sample_chat(console, lab)
+        summary(console, lab)
+    except BrokenPipeError:
+        pass  # the reader is gone (`| head`, or Ctrl+C ended `| tee`): the run's result stands
     return code
 
 

@@ -16,11 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from olive_lab.follow import PipeConsole, without_broken_pipe
 
-    from olive_lab.follow import without_broken_pipe
-
-    return without_broken_pipe(_status, Console(highlight=False), args)
+    return without_broken_pipe(_status, PipeConsole(highlight=False), args)
 
 
 def _status(console, args: argparse.Namespace) -> int:
