@@ -11,7 +11,7 @@ import importlib
 import sys
 
 #: Subcommand modules under olive_lab.commands, in the order `--help` lists them.
-COMMANDS = ("check", "data", "run", "status", "command", "chat", "upload", "setup", "bundle", "serve")
+COMMANDS = ("check", "data", "run", "status", "cancel", "command", "chat", "upload", "setup", "bundle", "serve")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED, EXIT_CANCELLED = 0, 1, 2, 3, 130
 

@@ -6,8 +6,10 @@ come as plain lines (phase changes, loss values, the end), so a script's log sta
 
 from __future__ import annotations
 
+import os
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from rich.console import Console
 from rich.live import Live
@@ -105,3 +107,31 @@ def _end(console: Console, view: StepView, event: Finished | Failed) -> Finished
         for line in view.tail[-8:]:
             console.print(Text(f"    {line}", "dim"), highlight=False)
     return event
+
+
+class PipeConsole(Console):
+    """A console whose reader may go away: printing then goes nowhere, and the caller hears BrokenPipeError once.
+
+    (Rich's own answer is SystemExit(1), which would skip the cancel that Ctrl+C under `| tee` asks for.)
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise BrokenPipeError
+
+
+def without_broken_pipe(command: Callable[..., int], *args) -> int:
+    """Run a command whose output may go to a pipe that closes (`| head`, a `| tee` ended by Ctrl+C).
+
+    A closed pipe is no failure to report: no traceback, and no "Exception ignored" when Python exits.
+    """
+    try:
+        code = command(*args)
+    except BrokenPipeError:
+        code = 1
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code

@@ -14,12 +14,16 @@ from pathlib import Path
 
 from .lab import Lab, StepPlan
 from .profiles import PROFILES
-from .workspace import DONE, FAILED, RUNNING, STATE_DIR, StepState, Workspace
+from .runstate import DONE, PENDING, StepState, effective, run_active
+from .workspace import STATE_DIR, Workspace, read_json, write_json
 
 STEP_ORDER = ("check", "data", "model", "quantize", "finetune", "optimize", "chat", "upload")
 #: Steps that run as detached subprocesses through the runner; the others run inside the front end.
 RUNNABLE = ("model", "quantize", "finetune", "optimize")
 LAB_FILE = "lab.json"
+#: `.olive-lab/made/<step>.json`: what the runner made a step's outputs from, kept apart from the step's state, so
+#: outputs whose state file was lost or broken are never mistaken for outputs made by hand.
+MADE_DIR = "made"
 
 
 def _module(step: str):
@@ -34,8 +38,9 @@ def load_lab(workdir, profile: str | None = None, model: str | None = None, data
     """The lab in `workdir`. Choices given here are remembered; missing ones come from the last run, then defaults.
 
     With no profile given or remembered, the machine check picks one (gpu only with a usable NVIDIA GPU).
+    A remembered dataset inside the work folder is kept relative to it, so a moved folder still finds it.
     """
-    path = lab_settings_path(workdir)
+    root = Workspace.at(workdir).root
     saved = saved_settings(workdir)
     profile = profile or saved.get("profile")
     if profile is None:
@@ -44,21 +49,28 @@ def load_lab(workdir, profile: str | None = None, model: str | None = None, data
         profile = run_checks(workdir).profile
     if model is None and profile == saved.get("profile"):
         model = saved.get("model")
-    data = data or saved.get("data")
+    if data is None and saved.get("data"):
+        data = root / saved["data"]
     lab = Lab.create(workdir, PROFILES[profile], dataset=data, model=model)
-    settings = {"profile": profile, "model": model, "data": str(lab.dataset)}
+    settings = {"profile": profile, "model": model, "data": lab.workspace.relative(lab.dataset)}
     if settings != saved:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+        write_json(lab_settings_path(workdir), settings)
     return lab
 
 
+def _settings_problem(data) -> str:
+    if not isinstance(data, dict):
+        return f"it holds a JSON {type(data).__name__}, not an object"
+    if data.get("profile") is not None and data["profile"] not in PROFILES:
+        return f"unknown profile {data['profile']!r} (choose {' or '.join(PROFILES)})"[:200]
+    wrong = [k for k in ("profile", "model", "data") if not isinstance(data.get(k), (str, type(None)))]
+    return f"{wrong[0]!r} is {data[wrong[0]]!r}, not text"[:200] if wrong else ""
+
+
 def saved_settings(workdir) -> dict:
-    """The profile, model and dataset chosen the last time in this work folder ({} if none yet)."""
-    try:
-        return json.loads(lab_settings_path(workdir).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
+    """The profile, model and dataset chosen the last time in this work folder ({} if none, or if broken)."""
+    return read_json(lab_settings_path(workdir), _settings_problem,
+                     "the profile, model and dataset are chosen again") or {}
 
 
 def plan(lab: Lab, step: str) -> StepPlan:
@@ -90,18 +102,74 @@ def _file_signature(path: Path, root: Path) -> list:
     return [str(path.relative_to(root)) if path != root else path.name, stat.st_size, stat.st_mtime_ns]
 
 
-def fingerprint(step_plan: StepPlan) -> str:
+def _tree_signatures(item: Path):
+    """Name, size and time of each file of `item` (a file or a folder), relative to it."""
+    files = sorted(p for p in item.rglob("*") if p.is_file()) if item.is_dir() else [item]
+    for f in files:
+        if f.exists():
+            yield json.dumps(_file_signature(f, item)).encode()
+
+
+def fingerprint(step_plan: StepPlan, workspace: Workspace | None = None) -> str:
     """What the step's result depends on: its command and settings, and the size and time of every input file.
 
-    Sizes and times (not contents) keep a rerun that skips everything fast at full size (GBs of weights).
+    Sizes and times (not contents) keep a rerun that skips everything fast at full size (GBs of weights). Paths
+    inside the work folder count relative to it, so moving the folder does not make everything stale.
     """
-    h = hashlib.sha256(json.dumps([step_plan.argv, step_plan.settings], sort_keys=True).encode())
+    recipe = json.dumps([step_plan.argv, step_plan.settings], sort_keys=True)
+    if workspace is not None:
+        root = str(workspace.root)
+        recipe = recipe.replace(f'"{root}"', '"<workdir>"').replace(root + "/", "<workdir>/")
+    h = hashlib.sha256(recipe.encode())
     for item in step_plan.inputs:
-        files = sorted(p for p in item.rglob("*") if p.is_file()) if item.is_dir() else [item]
-        for f in files:
-            if f.exists():
-                h.update(json.dumps(_file_signature(f, item)).encode())
+        for signature in _tree_signatures(item):
+            h.update(signature)
     return h.hexdigest()[:16]
+
+
+def outputs_signature(step_plan: StepPlan) -> str:
+    """The outputs as they are now (names, sizes, times): tells outputs a person replaced from the runner's."""
+    h = hashlib.sha256()
+    for name, path in sorted(step_plan.outputs.items()):
+        h.update(name.encode())
+        for signature in _tree_signatures(path):
+            h.update(signature)
+    return h.hexdigest()[:16]
+
+
+def _made_path(workspace: Workspace, step: str) -> Path:
+    return workspace.root / STATE_DIR / MADE_DIR / f"{step}.json"
+
+
+def record_made(lab: Lab, step: str, fingerprint_now: str) -> None:
+    """The runner made the step's outputs from inputs with this fingerprint (written once they are verified)."""
+    write_json(_made_path(lab.workspace, step), {"step": step, "fingerprint": fingerprint_now,
+                                                 "outputs": outputs_signature(plan(lab, step))})
+
+
+def forget_made(lab: Lab, step: str) -> None:
+    """The step's outputs are about to be rebuilt: what made the old ones no longer describes them."""
+    _made_path(lab.workspace, step).unlink(missing_ok=True)
+
+
+def _made_problem(data) -> str:
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("fingerprint", "outputs")):
+        return "it is not a record of what made the outputs"
+    return ""
+
+
+def made_by_runner(lab: Lab, step: str) -> str | None:
+    """The fingerprint the runner made the current outputs from; None when nothing says the runner made them.
+
+    A broken record says the runner made them from inputs no longer known: "" (never equal to a fingerprint).
+    """
+    path = _made_path(lab.workspace, step)
+    record = read_json(path, _made_problem, "the step will be redone")
+    if record is None:
+        return "" if any(path.parent.glob(f"{path.name}.corrupt-*")) else None
+    if record["outputs"] != outputs_signature(plan(lab, step)):
+        return None  # the outputs were replaced since: a person put them there
+    return record["fingerprint"]
 
 
 @dataclass(frozen=True)
@@ -111,7 +179,12 @@ class Decision:
 
 
 def decide(lab: Lab, step: str, force: bool = False) -> Decision:
-    """Whether a runnable step must run now, and why, in words a user reads."""
+    """Whether a runnable step must run now, and why, in words a user reads.
+
+    Done means: outputs complete, and recorded (in the state, or else in what the runner wrote when it made
+    them) with the fingerprint of the inputs as they are now. Outputs nothing records count as made by hand,
+    once; when their inputs change later, they are remade like any other.
+    """
     step_plan = plan(lab, step)
     if step_plan.argv is None:
         problems = verify(lab, step)
@@ -121,39 +194,56 @@ def decide(lab: Lab, step: str, force: bool = False) -> Decision:
     state = StepState.load(lab.workspace, step)
     problems = verify(lab, step)
     if problems:
-        return Decision(True, "never run" if state.status == "pending" else f"outputs incomplete: {problems[0]}")
-    if state.status == DONE and state.fingerprint == fingerprint(step_plan):
+        return Decision(True, "never run" if state.status == PENDING else f"outputs incomplete: {problems[0]}")
+    now = fingerprint(step_plan, lab.workspace)
+    if state.status == DONE:
+        if state.fingerprint != now:
+            return Decision(True, "inputs changed since the last run")
+        if state.found_by_hand:
+            return Decision(False, "outputs found (made earlier by hand), inputs unchanged")
         when = time.strftime("%H:%M %d %b", time.localtime(state.ended_at or 0))
         return Decision(False, f"up to date (done {when}, inputs unchanged)")
-    if state.status == "pending" or (state.found_by_hand and state.status == DONE):
+    if state.status != PENDING:
+        return Decision(True, f"last run {state.status}")
+    made = made_by_runner(lab, step)
+    if made is None:
         return Decision(False, "outputs found (made earlier by hand)")
-    if state.status == DONE:
-        return Decision(True, "inputs changed since the last run")
-    return Decision(True, f"last run {state.status}")
+    if made != now:
+        return Decision(True, "inputs changed since these outputs were made (their state file was missing)")
+    return Decision(False, "up to date (inputs unchanged; its state file was missing and is written again)")
 
 
-def record_found_by_hand(lab: Lab, step: str) -> None:
-    """Outputs a person made by following the lab by hand count as done."""
+def record_found_outputs(lab: Lab, step: str) -> None:
+    """Outputs that need no run but have no state get one: made by hand, or by the runner (from its record)."""
     state = StepState.load(lab.workspace, step)
-    if state.status == "pending":
-        state.status, state.found_by_hand, state.ended_at = DONE, True, time.time()
-        state.outputs = {k: lab.workspace.relative(v) for k, v in plan(lab, step).outputs.items()}
-        state.save(lab.workspace)
+    step_plan = plan(lab, step)
+    if state.status != PENDING or step_plan.argv is None or verify(lab, step):
+        return
+    now = fingerprint(step_plan, lab.workspace)
+    made = made_by_runner(lab, step)
+    if made is not None and made != now:
+        return
+    state.status, state.found_by_hand, state.ended_at = DONE, made is None, time.time()
+    state.fingerprint = now
+    state.outputs = relative_outputs(lab, step)
+    state.save(lab.workspace)
 
 
 def status(lab: Lab) -> dict[str, StepState]:
     """Each step's state; a step recorded as running whose run is gone is reported as interrupted."""
-    from .runner import run_active
-
     active = run_active(lab.workspace)
-    states = {}
-    for step in STEP_ORDER:
-        state = StepState.load(lab.workspace, step)
-        if state.status == RUNNING and not active:
-            state.status, state.reason = FAILED, "interrupted: the process running it is gone (killed or rebooted)"
-            state.advice = "Run the step again."
-        states[step] = state
-    return states
+    return {step: effective(StepState.load(lab.workspace, step), active) for step in STEP_ORDER}
+
+
+def space_needed(lab: Lab, steps: list[str], force: bool = False) -> float:
+    """Bytes the steps that will run need, from their plans' estimates (the profile's share when unknown)."""
+    need = 0.0
+    for step in steps:
+        step_plan = plan(lab, step)
+        if step_plan.argv is not None and decide(lab, step, force).run:
+            gb = step_plan.expected_disk_gb
+            need += (gb if gb is not None else lab.profile.disk_gb / len(RUNNABLE)) * 1e9
+    return need
 
 
 def clear_olive_cache(workspace: Workspace) -> None:

@@ -9,8 +9,6 @@ supervisor: they read the log and the state files, so a wizard opened later sees
 from __future__ import annotations
 
 import codecs
-import fcntl
-import json
 import os
 import signal
 import subprocess
@@ -19,75 +17,57 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
+from . import pipeline, supervisor
 from .events import Event, Failed, Finished
 from .lab import Lab
 from .logparse import LogParser
-from .workspace import CANCELLED, DONE, FAILED, RUNNING, STATE_DIR, StepState, Workspace
+from .runstate import (CANCEL_FILE, CANCELLED, DONE, NOT_RUN, QUEUED, RUNNING, SKIPPED, AlreadyRunning, StepState,
+                       effective, read_run, request_cancel, run_active, run_dir, take_lock, terminate_group)
+from .workspace import Workspace, free_space_problem
 
-LOCK_FILE, RUN_FILE, CANCEL_FILE = "run.lock", "run.json", "cancel"
-QUEUED, SKIPPED, NOT_RUN = "queued", "skipped", "not run"
-
-
-class AlreadyRunning(RuntimeError):
-    """A run is active in this work folder; there is never more than one."""
-
-    def __init__(self, step: str | None):
-        super().__init__(f"A run is already active in this work folder (step: {step or 'starting'}). "
-                         "Follow it with `olive-lab status --follow`, or cancel it first.")
-        self.step = step
+__all__ = ["AlreadyRunning", "NotEnoughSpace", "RunnerFailed", "RunHandle", "attach", "cancel", "follow_log", "run_active", "start"]
 
 
-def _run_dir(workspace: Workspace) -> Path:
-    return workspace.root / STATE_DIR
+class RunnerFailed(RuntimeError):
+    """The supervisor could not start; str() says why and where its log is."""
 
 
-def run_active(workspace: Workspace) -> bool:
-    """True while a supervisor holds the work folder's lock (robust against stale pids)."""
-    path = _run_dir(workspace) / LOCK_FILE
-    if not path.exists():
-        return False
-    with open(path, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return False
-
-
-def read_run(workspace: Workspace) -> dict:
-    try:
-        return json.loads((_run_dir(workspace) / RUN_FILE).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
+class NotEnoughSpace(RunnerFailed):
+    """The work folder's disk has less free space than the steps about to run need; str() says both."""
 
 
 def start(lab: Lab, steps: list[str], force: bool = False) -> RunHandle:
-    """Start a detached run of `steps` (in order) and return a handle to follow it."""
+    """Start a detached run of `steps` (in order) and return a handle to follow it.
+
+    The lock is taken here, before the supervisor exists, and handed to it: of runs started at the same instant
+    exactly one gets it, and the others get AlreadyRunning.
+    """
     ws = lab.workspace
-    if run_active(ws):
-        raise AlreadyRunning(read_run(ws).get("current"))
-    run_dir = _run_dir(ws)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / CANCEL_FILE).unlink(missing_ok=True)
-    token = f"{os.getpid()}-{time.time_ns()}"
-    argv = [sys.executable, "-m", "olive_lab.steps.supervisor", str(ws.root), token, *steps]
-    if force:
-        argv.append("--force")
-    ws.logs_dir.mkdir(parents=True, exist_ok=True)
-    exited = _fork_supervisor(argv[3:], ws) if _can_fork() else _spawn_supervisor(argv, ws)
-    handle = RunHandle(lab, list(steps))
-    # Wait until the supervisor has taken the lock and written its run file, so follow() never sees an older run.
-    deadline = time.monotonic() + 30
-    while read_run(ws).get("token") != token:
-        if (code := exited()) is not None:
-            raise RuntimeError(f"The runner exited at start (code {code}); see {ws.logs_dir / 'supervisor.log'}")
-        if time.monotonic() > deadline:
-            raise RuntimeError("The runner did not start within 30 s")
-        time.sleep(0.02)
-    return handle
+    if problem := free_space_problem(ws.root, pipeline.space_needed(lab, steps, force), f"the {', '.join(steps)} "
+                                     f"step{'s' if len(steps) > 1 else ''}"):
+        raise NotEnoughSpace(problem)
+    lock_fd = take_lock(ws)
+    try:
+        (run_dir(ws) / CANCEL_FILE).unlink(missing_ok=True)
+        token = f"{os.getpid()}-{time.time_ns()}"
+        args = [str(ws.root), token, *steps, "--lock-fd", str(lock_fd)] + (["--force"] if force else [])
+        ws.logs_dir.mkdir(parents=True, exist_ok=True)
+        if _can_fork():
+            exited = _fork_supervisor(args, ws)
+        else:
+            exited = _spawn_supervisor([sys.executable, "-m", "olive_lab.steps.supervisor", *args], ws, lock_fd)
+        # Wait until the supervisor has written its run file, so follow() never sees an older run.
+        deadline = time.monotonic() + 30
+        while read_run(ws).get("token") != token:
+            if (code := exited()) is not None:
+                raise RunnerFailed(f"The runner exited at start (code {code}); see {ws.logs_dir / 'supervisor.log'}")
+            if time.monotonic() > deadline:
+                raise RunnerFailed("The runner did not start within 30 s")
+            time.sleep(0.02)
+    finally:
+        os.close(lock_fd)  # the supervisor holds its own copy of the lock from here on
+    return RunHandle(lab, list(steps))
 
 
 def _can_fork() -> bool:
@@ -102,10 +82,10 @@ def _can_fork() -> bool:
         return threading.active_count() == 1 and hasattr(os, "fork")
 
 
-def _spawn_supervisor(argv: list[str], ws: Workspace):
+def _spawn_supervisor(argv: list[str], ws: Workspace, lock_fd: int):
     with open(ws.logs_dir / "supervisor.log", "ab") as err:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True,
-                                cwd=ws.root)
+                                cwd=ws.root, pass_fds=(lock_fd,))
     return proc.poll
 
 
@@ -125,9 +105,8 @@ def _fork_supervisor(args: list[str], ws: Workspace):
             os.dup2(log, 2)
             os.chdir(ws.root)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-            from .supervisor import main
-
-            code = main(args)
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            code = supervisor.main(args)
         except BaseException:  # noqa: BLE001 - a child must never return into the parent's code
             import traceback
 
@@ -188,16 +167,7 @@ class RunHandle:
         yield from follow_log(self.workspace, step, poll_s, self.alive)
 
     def cancel(self, grace_s: float = 10.0) -> None:
-        """Stop the run: SIGTERM to the running step's process group, SIGKILL after `grace_s`."""
-        ws = self.workspace
-        (_run_dir(ws) / CANCEL_FILE).write_text(str(time.time()))
-        step = read_run(ws).get("current")
-        pid = StepState.load(ws, step).pid if step else None
-        if pid:
-            terminate_group(pid, grace_s)
-        deadline = time.monotonic() + grace_s + 5
-        while self.alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        cancel(self.workspace, grace_s)
 
     def wait(self, poll_s: float = 0.1) -> dict[str, StepState]:
         while self.alive():
@@ -205,23 +175,21 @@ class RunHandle:
         return {s: StepState.load(self.workspace, s) for s in self.steps}
 
 
-def terminate_group(pgid: int, grace_s: float) -> None:
-    """SIGTERM the whole group (Olive, its trainer, its workers), then SIGKILL what is left after the grace."""
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
+def cancel(workspace: Workspace, grace_s: float = 10.0) -> str | None:
+    """Stop the run in `workspace`: SIGTERM to the running step's process group, SIGKILL after `grace_s`.
+
+    Returns the step that was running (None if none was). The cancel file is written before the step's pid is
+    read, and the supervisor looks for it after it recorded the pid: one of the two always stops the step.
+    """
+    request_cancel(workspace)
+    step = read_run(workspace).get("current")
+    pid = StepState.load(workspace, step).pid if step else None
+    if pid:
+        terminate_group(pid, grace_s)
+    deadline = time.monotonic() + grace_s + 5
+    while run_active(workspace) and time.monotonic() < deadline:
         time.sleep(0.05)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    return step
 
 
 def final_event(state: StepState) -> Event:
@@ -252,8 +220,6 @@ def follow_log(workspace: Workspace, step: str, poll_s: float = 0.05, alive=None
                 rest = fh.read()
                 yield from parser.feed(decoder.decode(rest, final=True))
                 yield from parser.flush()
-                if state.status == RUNNING:  # the supervisor died without writing an end
-                    state.status, state.reason = FAILED, "interrupted: the process running it is gone"
-                yield final_event(state)
+                yield final_event(effective(state, active=False))
                 return
             time.sleep(poll_s)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -98,18 +100,126 @@ class StepState:
 
     @classmethod
     def load(cls, workspace: Workspace, step: str) -> StepState:
-        path = workspace.state_path(step)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+        """The step's recorded state; a broken state file is set aside and the step counts as never run."""
+        data = read_json(workspace.state_path(step), lambda d: _state_problem(d, step),
+                         "the step is checked again, and redone unless its outputs match its inputs")
+        if data is None:
             return cls(step)
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     def save(self, workspace: Workspace) -> None:
-        """Write atomically, so a reader never sees half a file."""
-        path = workspace.state_path(self.step)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        write_json(workspace.state_path(self.step), asdict(self))
+
+
+STATUSES = (RUNNING, DONE, FAILED, CANCELLED, PENDING)
+_NUMBER, _TEXT, _NONE = (int, float), (str,), (type(None),)
+#: The JSON types each StepState field may hold; anything else means someone else wrote the file.
+_STATE_TYPES = {"step": _TEXT, "status": _TEXT, "started_at": _NUMBER + _NONE, "ended_at": _NUMBER + _NONE,
+                "argv": (list,), "fingerprint": _TEXT + _NONE, "outputs": (dict,), "pid": (int,) + _NONE,
+                "pid_started_at": _NUMBER + _NONE, "exit_code": (int,) + _NONE, "reason": _TEXT, "advice": _TEXT,
+                "found_by_hand": (bool,)}
+
+
+def _state_problem(data, step: str) -> str:
+    """Why `data` is not a state file of `step` ('' when it is one)."""
+    if not isinstance(data, dict):
+        return f"it holds a JSON {type(data).__name__}, not an object"
+    for key, kinds in _STATE_TYPES.items():
+        value = data.get(key)
+        if key in data and (not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds):
+            return f"{key!r} is {value!r}"[:200]
+    if data.get("step", step) != step:
+        return f"it is the state of {data['step']!r}"[:200]
+    if data.get("status", PENDING) not in STATUSES:
+        return f"unknown status {data['status']!r}"[:200]
+    if not all(isinstance(a, str) for a in data.get("argv", [])) or \
+            not all(isinstance(v, str) for v in data.get("outputs", {}).values()):
+        return "its argv or outputs are not text"
+    return ""
+
+
+# --- JSON files other programs (or people) may have broken ---------------------------------------------------
+
+_notices: list[str] = []
+
+
+def take_notices() -> list[str]:
+    """What was found broken and set aside since the last call, in words a user reads (then forgotten)."""
+    found, _notices[:] = list(_notices), []
+    return found
+
+
+def read_json(path: Path, problem: Callable[[object], str], consequence: str):
+    """The JSON in `path`, or None when it is missing or broken. A broken file is renamed and a notice kept.
+
+    `problem(data)` says what is wrong with well-formed JSON of the wrong shape ('' when it is fine).
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    else:
+        try:
+            data = json.loads(raw.decode("utf-8"))
+            why = problem(data)
+        except UnicodeDecodeError:
+            why = "it is not text (binary bytes)"
+        except ValueError:
+            why = "it is empty" if not raw.strip() else "it is not valid JSON (truncated or edited)"
+        if not why:
+            return data
+    set_aside(path, why, consequence)
+    return None
+
+
+def set_aside(path: Path, why: str, consequence: str) -> None:
+    """Rename a broken file to `<name>.corrupt-<time>` (kept for a person to look at) and say so."""
+    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    try:
+        os.replace(path, aside)
+        kept = f"set aside as {aside.name}"
+    except FileNotFoundError:
+        return  # another reader set it aside first and said so
+    except OSError as exc:
+        kept = f"could not be set aside ({exc.strerror or exc})"
+    _notices.append(f"{path} was unreadable: {why}. It was {kept}; {consequence}.")
+
+
+def write_json(path: Path, data) -> None:
+    """Write atomically (a reader never sees half a file); a failed write leaves no temporary file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
         os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# --- free space ---------------------------------------------------------------------------------------------
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the file system holding `path` (or its nearest existing parent)."""
+    existing = Path(path)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return shutil.disk_usage(existing).free
+
+
+def free_space_problem(root: Path, need_bytes: float, what: str) -> str:
+    """'' when the disk holding `root` has `need_bytes` free; else how much is free, how much `what` needs."""
+    try:
+        free = free_bytes(root)
+    except OSError as exc:
+        return f"Could not read the free space in {root}: {exc.strerror or exc}."
+    if free >= need_bytes:
+        return ""
+    return (f"Not enough free space in {root}: {mb(free)} free, {what} needs about {mb(need_bytes)}. "
+            f"Free {mb(need_bytes - free)} or more, or use a work folder on a bigger disk (--workdir).")
+
+
+def mb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from olive_lab.cli import EXIT_BLOCKED, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_lab_options
 
 SAMPLE_PROMPT = "What should I not miss on a first visit to Lisbon?"
+#: After a broken pipe, how long to wait for the Ctrl+C that may have caused it.
+PIPE_GRACE_S = 0.5
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,16 +41,20 @@ def selected_steps(from_step: str | None, only: str | None) -> list[str] | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from olive_lab.follow import PipeConsole, without_broken_pipe
 
+    return without_broken_pipe(_run, PipeConsole(highlight=False), args)
+
+
+def _run(console, args: argparse.Namespace) -> int:
     from olive_lab.steps import pipeline, runner
 
-    console = Console(highlight=False)
     steps = selected_steps(args.from_step, args.only)
     if isinstance(steps, str):
         console.print(f"[red]olive-lab run: {steps}[/]")
         return EXIT_USAGE
     profile = args.profile or pipeline.saved_settings(args.workdir).get("profile")
+    report_set_aside(console)
     if profile in (None, "gpu"):
         report = machine_check(console, args.workdir, profile)
         if report.blocking:
@@ -59,30 +66,56 @@ def run(args: argparse.Namespace) -> int:
         from olive_lab.steps.flows import gpu_flow
 
         console.print(f"GPU flow [cyan]{gpu_flow().line()}[/]", markup=True)
-    if (handle := runner.attach(lab)) is not None:
-        console.print("[yellow]A run is already active here; following it.[/]")
-        return follow_run(console, handle, args.verbose)
+    if runner.attach(lab) is not None:
+        return already_running(console, lab)
     if "finetune" in steps and (code := check_data(console, lab)) != EXIT_OK:
         return code
     pending = first_step_to_run(lab, steps, args.force)
+    report_set_aside(console)
     if pending is None:
         report_skipped(console, lab, steps)
         code = EXIT_OK
     else:
         try:
             handle = runner.start(lab, steps[steps.index(pending):], force=args.force)
-        except runner.AlreadyRunning as exc:
-            console.print(f"[red]{exc}[/]")
+        except runner.AlreadyRunning:
+            return already_running(console, lab)
+        except runner.NotEnoughSpace as exc:  # checked before every run, saved profile or not
+            console.print(f"[red]✗ {exc}[/]")
             return EXIT_BLOCKED
+        except runner.RunnerFailed as exc:
+            console.print(f"[red]olive-lab run: {exc}[/]")
+            return EXIT_FAILED
         if args.detach:
             console.print(f"Started in the background. Follow it with: olive-lab status --follow -w {lab.workspace.root}")
             return EXIT_OK
         report_skipped(console, lab, steps[:steps.index(pending)])
         code = follow_run(console, handle, args.verbose)
-    if code == EXIT_OK and not args.no_chat and steps[-1] == "optimize":
-        sample_chat(console, lab)
-    summary(console, lab)
+    try:
+        if code == EXIT_OK and not args.no_chat and steps[-1] == "optimize":
+            sample_chat(console, lab)
+        summary(console, lab)
+    except BrokenPipeError:
+        pass  # the reader is gone (`| head`, or Ctrl+C ended `| tee`): the run's result stands
     return code
+
+
+def already_running(console, lab) -> int:
+    """A second run in a folder never starts, and never follows someone else's run by surprise."""
+    from olive_lab.steps.runstate import AlreadyRunning, read_run
+
+    console.print(f"[red]{AlreadyRunning(read_run(lab.workspace).get('current'))}[/]")
+    return EXIT_BLOCKED
+
+
+def report_set_aside(console) -> None:
+    """Say which state or settings files were found broken and set aside (so the user knows what is redone)."""
+    from rich.text import Text
+
+    from olive_lab.steps.workspace import take_notices
+
+    for notice in take_notices():
+        console.print(Text(f"! {notice}", style="yellow"), soft_wrap=True)
 
 
 def machine_check(console, workdir, profile: str | None):
@@ -115,7 +148,7 @@ def report_skipped(console, lab, steps: list[str]) -> None:
 
     for step in steps:
         console.print(Text(f"↷ {step:<9} {pipeline.decide(lab, step).reason}", style="dim"))
-        pipeline.record_found_by_hand(lab, step)
+        pipeline.record_found_outputs(lab, step)
 
 
 def check_data(console, lab) -> int:
@@ -133,22 +166,49 @@ def check_data(console, lab) -> int:
 
 
 def follow_run(console, handle, verbose: bool) -> int:
-    """Follow every step of a run to its end. Ctrl+C cancels the run (it would otherwise go on detached)."""
+    """Follow every step of a run to its end. Ctrl+C cancels the run (it would otherwise go on detached).
+
+    Under a pipe, Ctrl+C also ends the reader (`| tee log`), so printing may fail before (or instead of) the
+    KeyboardInterrupt: the signal is noted when it arrives, and the cancel comes before anything is printed.
+    A reader that goes away alone (`| head`) leaves the run going on, as a closed terminal does.
+    """
+    import signal
+
     from olive_lab.follow import show
     from olive_lab.steps.events import Failed
     from olive_lab.steps.workspace import StepState
 
+    interrupted: list[int] = []
+
+    def on_sigint(signum, _frame):
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    code = EXIT_OK
     try:
-        for step in handle.steps:
-            started = StepState.load(handle.workspace, step).started_at
-            end = show(console, step, handle.follow(step), verbose, started)
-            if isinstance(end, Failed):
-                return EXIT_CANCELLED if end.cancelled else EXIT_FAILED
-    except KeyboardInterrupt:
-        console.print("[yellow]Cancelling the run (stopping the running step's processes)...[/]")
-        handle.cancel()
-        return EXIT_CANCELLED
-    return EXIT_OK
+        try:
+            for step in handle.steps:
+                started = StepState.load(handle.workspace, step).started_at
+                end = show(console, step, handle.follow(step), verbose, started)
+                if isinstance(end, Failed):
+                    code = EXIT_CANCELLED if end.cancelled else EXIT_FAILED
+                    break
+        except BrokenPipeError:
+            code = EXIT_FAILED
+            time.sleep(PIPE_GRACE_S)  # a Ctrl+C that ended the reader reaches us too, a moment later
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass
+    if not interrupted:
+        signal.signal(signal.SIGINT, previous)
+        return code
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl+C must not stop the cancel half-way
+    handle.cancel()
+    try:
+        console.print("[yellow]Cancelled the run (stopped the running step's processes).[/]")
+    except BrokenPipeError:
+        pass
+    return EXIT_CANCELLED
 
 
 def sample_chat(console, lab) -> None:

@@ -1,22 +1,31 @@
 """`olive-lab serve`: the same wizard in a browser, through textual-serve (for facilitators and port forwarding).
 
 Each browser visit starts a new wizard process; runs live on disk with one lock per work folder, so a page
-reload re-attaches to the running step. It binds to the loopback address unless told otherwise: the page can
-start and cancel runs and shows Azure sign-in codes, and textual-serve has no login of its own.
+reload re-attaches to the running step. A tab's wizard dies with the server (a parent-death signal), so stopping
+the server never leaves one behind. It binds to the loopback address unless told otherwise: the page can start
+and cancel runs and shows Azure sign-in codes, and textual-serve has no login of its own, so beyond loopback
+(--public) every request needs a random token, given in the link printed at start (then kept in a cookie).
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
 import ipaddress
+import os
+import secrets
 import shlex
+import signal
 import sys
 
 from ..cli import EXIT_OK, EXIT_USAGE, add_lab_options
 
-WARNING = ("WARNING: serving on {host}, which is not a loopback address. Anyone who can reach this port can run "
-           "the lab's commands in {workdir} and see Azure sign-in codes: textual-serve has no login. Prefer the "
-           "default (127.0.0.1) with SSH or VS Code port forwarding.")
+WARNING = ("WARNING: serving on {host}, which is not a loopback address. Anyone who has the link below can run the "
+           "lab's commands in {workdir} and see Azure sign-in codes; without its token the page answers 403. "
+           "Prefer the default (127.0.0.1) with SSH or VS Code port forwarding.")
+TOKEN_COOKIE = "olive_lab_token"
+#: How long the server waits for open tabs' wizards to quit when it stops (the parent-death signal ends the rest).
+TAB_QUIT_S = 5.0
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -43,14 +52,82 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def wizard_command(args: argparse.Namespace) -> str:
-    """The shell command textual-serve runs for each visit: this Python, the wizard, the same lab options."""
-    words = [sys.executable, "-m", "olive_lab", "--workdir", str(getattr(args, "workdir", None) or ".")]
+def wizard_command(args: argparse.Namespace, server_pid: int | None = None) -> str:
+    """The shell command textual-serve runs for each visit: this Python, the wizard, the same lab options.
+
+    `exec` makes the wizard the server's own child, so it gets the parent-death signal when the server ends.
+    """
+    words = [sys.executable, "-m", "olive_lab.commands.serve", "--tab-of", str(server_pid or os.getpid()),
+             "--workdir", str(getattr(args, "workdir", None) or ".")]
     for option in ("profile", "model", "data"):
         value = getattr(args, option, None)
         if value:
             words += [f"--{option}", str(value)]
-    return shlex.join(words)
+    return "exec " + shlex.join(words)
+
+
+def tab_main(argv: list[str]) -> int:
+    """`--tab-of SERVER_PID WIZARD_ARGS...`: one tab's wizard, which ends (SIGKILL) when the server does."""
+    from olive_lab.cli import main
+    from olive_lab.steps.runstate import die_with_parent
+
+    die_with_parent(signal.SIGKILL, parent=int(argv[1]))
+    return main(argv[2:])
+
+
+def token_guard(token: str):
+    """aiohttp middleware: a request passes with `?token=` (which sets the cookie) or with the cookie."""
+    from aiohttp import web
+
+    def matches(value: str | None) -> bool:
+        return value is not None and hmac.compare_digest(value.encode(), token.encode())
+
+    @web.middleware
+    async def guard(request, handler):
+        if matches(request.cookies.get(TOKEN_COOKIE)):
+            return await handler(request)
+        if matches(request.query.get("token")):
+            response = await handler(request)
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
+            return response
+        raise web.HTTPForbidden(text="This Olive Lab wizard needs its link with the token, as printed where "
+                                     "`olive-lab serve --public` was started.\n")
+
+    return guard
+
+
+def server_class():
+    """textual-serve's Server, with the token guard when a token is set."""
+    import asyncio
+
+    from textual_serve.server import Server
+
+    class GuardedServer(Server):
+        token: str | None = None
+        tabs: set = set()
+
+        async def _make_app(self):
+            app = await super()._make_app()
+            if self.token:
+                app.middlewares.append(token_guard(self.token))
+            return app
+
+        async def handle_websocket(self, request):
+            """One open tab; kept so that stopping the server can end it (its wizard quits like a closed tab)."""
+            task = asyncio.current_task()
+            self.tabs.add(task)
+            try:
+                return await super().handle_websocket(request)
+            finally:
+                self.tabs.discard(task)
+
+        async def on_shutdown(self, app) -> None:
+            tabs = list(self.tabs)
+            for task in tabs:
+                task.cancel()
+            await asyncio.wait(tabs, timeout=TAB_QUIT_S) if tabs else None
+
+    return GuardedServer
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,13 +143,20 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         print(WARNING.format(host=host, workdir=workdir), file=sys.stderr)
     try:
-        from textual_serve.server import Server
+        server = server_class()(wizard_command(args), host=host, port=args.port, title="Olive Lab",
+                                public_url=args.public_url)
     except ImportError:
         print("olive-lab serve needs textual-serve: pip install 'olive-lab[serve]'", file=sys.stderr)
         return EXIT_USAGE
-    server = Server(wizard_command(args), host=host, port=args.port, title="Olive Lab",
-                    public_url=args.public_url)
-    print(f"Serving the Olive Lab wizard for {workdir} at {args.public_url or f'http://{host}:{args.port}'} "
-          "(ctrl+c stops the server; runs in progress go on).", file=sys.stderr)
+    link = args.public_url or f"http://{host}:{args.port}"
+    if not is_loopback(host):
+        server.token = secrets.token_urlsafe(24)
+        link = f"{link.rstrip('/')}/?token={server.token}"
+    print(f"Serving the Olive Lab wizard for {workdir} at {link} "
+          "(ctrl+c stops the server and its tabs' wizards; runs in progress go on).", file=sys.stderr)
     server.serve()
     return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(tab_main(sys.argv[1:]))

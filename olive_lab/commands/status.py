@@ -16,12 +16,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from olive_lab.follow import PipeConsole, without_broken_pipe
 
-    from olive_lab.commands.run import follow_run, summary
+    return without_broken_pipe(_status, PipeConsole(highlight=False), args)
+
+
+def _status(console, args: argparse.Namespace) -> int:
+    from rich.text import Text
+
+    from olive_lab.commands.run import follow_run, report_set_aside, summary
     from olive_lab.steps import pipeline, runner
 
-    console = Console(highlight=False)
     lab = pipeline.load_lab(args.workdir, args.profile, args.model, args.data)
     handle = runner.attach(lab)
     if handle is None:
@@ -33,10 +38,13 @@ def run(args: argparse.Namespace) -> int:
         return code
     else:
         console.print(f"A run is active: step [cyan]{handle.current_step() or 'starting'}[/]. "
-                      "`olive-lab status --follow` follows it.")
+                      "`olive-lab status --follow` follows it; `olive-lab cancel` stops it.")
+    states = pipeline.status(lab)
+    report_set_aside(console)
     summary(console, lab)
-    failed = [s for s, st in pipeline.status(lab).items() if st.status in ("failed", "cancelled")]
+    failed = [s for s, st in states.items() if st.status in ("failed", "cancelled")]
     for step in failed:
-        state = pipeline.status(lab)[step]
-        console.print(f"[red]{step}: {state.reason}[/]" + (f"\n  Fix: {state.advice}" if state.advice else ""))
+        state = states[step]
+        console.print(Text(f"{step}: {state.reason}", style="red") +
+                      Text(f"\n  Fix: {state.advice}" if state.advice else ""))
     return EXIT_FAILED if failed else EXIT_OK
