@@ -230,5 +230,5 @@ def prompt_too_long(prompt_tokens: int, max_new_tokens: int, context: int | None
         return ""
     room = context - max_new_tokens
     return (f"The message is {prompt_tokens} tokens; with a reply of up to {max_new_tokens} tokens that is more "
-            f"than the model's context of {context} tokens. Shorten it to under {max(room, 0)} tokens "
-            f"(about {max(room, 0) * 3} characters), or ask for a shorter reply.")
+            f"than the model's context of {context} tokens. Shorten it to under {max(room, 0)} tokens, or ask "
+            "for a shorter reply.")

@@ -269,3 +269,42 @@ def test_every_row_runs_fast_before_any_heavy_import():
             "'transformers', 'textual', 'rich'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+# ------------------------------------------------------------------------------------- with the real cpu lab's model
+
+
+def test_a_prompt_longer_than_the_context_is_refused_at_once(cpu_lab):
+    import time
+
+    from conftest import olive_lab
+
+    started = time.perf_counter()
+    result = olive_lab("chat", "--profile", "cpu", "--workdir", str(cpu_lab.workdir), "--prompt", "Lisbon " * 2900)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.returncode == 2, result.stderr
+    assert "more than the model's context of 2048 tokens" in result.stderr and "Shorten it" in result.stderr
+    assert time.perf_counter() - started < 60  # it used to generate for about a minute, then fail
+
+
+def test_the_wizards_model_process_refuses_a_long_prompt_and_answers_the_next(cpu_lab):
+    """The chat pane's model runs in a child (ChatProcess): the refusal comes back as an error, the child lives."""
+    import time
+
+    from olive_lab.steps.chat import ChatProcess
+    from olive_lab.steps.lab import Lab
+    from olive_lab.steps.optimize import model_folder
+    from olive_lab.steps.profiles import CPU
+
+    session = ChatProcess.open(model_folder(Lab.create(cpu_lab.workdir, CPU)))
+    try:
+        started = time.perf_counter()
+        with pytest.raises(ValueError, match="more than the model's context"):
+            list(session.generate([{"role": "user", "content": "Lisbon " * 2900}], max_new_tokens=200))
+        with pytest.raises(ValueError, match="at least 1"):
+            list(session.generate([{"role": "user", "content": "hi"}], max_new_tokens=0))
+        assert time.perf_counter() - started < 10
+        assert "".join(session.generate([{"role": "user", "content": "hi"}], max_new_tokens=5)) is not None
+        assert session.last_stats.tokens >= 1
+    finally:
+        session.close()

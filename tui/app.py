@@ -197,6 +197,11 @@ class OliveLabApp(App):
     def _load(self) -> None:
         gpu = self.injected_gpu if self.injected_gpu is not None else core.gpu_summary()
         report = self.injected_report
+        from olive_lab.steps.inputs import workdir_problem
+
+        if problem := workdir_problem(self.workdir):  # a file, /proc, read-only: say so, not NotADirectoryError
+            self.post_message(self.LabFailed(problem.message))
+            return
         try:
             profile = self.profile_arg
             if profile is None and report is None and self.run_check and not _remembered_profile(self.workdir):
