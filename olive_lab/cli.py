@@ -49,11 +49,37 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        from .commands import wizard
+    name = f"olive-lab {args.command}" if args.command else "olive-lab"
+    from .front_door import check_inputs, report_crash, say
 
-        return wizard.run(args)
-    return args.run(args)
+    problem = check_inputs(args)
+    if problem is not None:
+        say(name, problem.message)
+        return problem.exit_code
+    try:
+        if args.command is None:
+            from .commands import wizard
+
+            return wizard.run(args)
+        return args.run(args)
+    except KeyboardInterrupt:
+        say(name, "cancelled (Ctrl+C).")
+        return EXIT_CANCELLED
+    except BrokenPipeError:
+        quiet_broken_pipe()
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - the last resort: a message, never a traceback
+        return report_crash(name, exc)
+
+
+def quiet_broken_pipe() -> None:
+    """The reader of our output went away (`| head`): point stdout at /dev/null so the exit flush cannot fail."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -20,10 +20,10 @@ import configparser
 import json
 import logging
 import os
-import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .redact import ScrubFilter, remember_secret, scrub  # noqa: F401 - callers import them from here too
 
 EXPLICIT, ENVIRONMENT, CONFIG_FILE, COMPUTE_INSTANCE, AZURE_CLI = (
     "explicit", "environment", "config.json", "compute instance", "Azure CLI")
@@ -68,50 +68,6 @@ class AzureStepError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message}\n{self.advice}" if self.advice else self.message
-
-
-#: Patterns of secrets that can appear in URLs, headers or JSON: a SAS signature, an account key, a bearer token.
-_SECRET_PATTERNS = (
-    re.compile(r"(?i)((?:^|[?&\s\"'])sig=)[^&\s\"'<>]+"),
-    re.compile(r"(?i)(AccountKey=)[^;\s\"']+"),
-    re.compile(r"(?i)(Bearer\s+)[A-Za-z0-9\-_.~+/]+=*"),
-    re.compile(r"(?i)(\"?(?:access_?token|refresh_?token|id_token|sas_?token|account_?key)\"?\s*[:=]\s*\"?)[^\"&\s,}]+"),
-)
-_known_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
-
-
-def remember_secret(value: str | None) -> None:
-    """Make `scrub` remove this exact value too (a SAS or key fetched at run time)."""
-    if value and len(value) >= 8:
-        with _secrets_lock:
-            _known_secrets.add(value)
-            _known_secrets.add(value.lstrip("?"))
-
-
-def scrub(text: str) -> str:
-    """`text` with every SAS signature, account key and token replaced by REDACTED."""
-    with _secrets_lock:
-        known = sorted(_known_secrets, key=len, reverse=True)
-    for value in known:
-        text = text.replace(value, "REDACTED")
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + "REDACTED", text)
-    return text
-
-
-class ScrubFilter(logging.Filter):
-    """Rewrites log records so no secret reaches a handler (urllib3 logs whole request URLs, SAS included)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is not ours to fix
-            return True
-        cleaned = scrub(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
 
 
 #: Loggers that can carry request URLs or bodies (checked: urllib3 logs the full URL at DEBUG).

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .lab import Lab, StepPlan
+from .safe_text import visible
 
 ADAPTER_FILE = "adapter_weights.onnx_adapter"
 ADAPTER_NAME = "travel"
@@ -91,6 +92,7 @@ class ChatSession:
         if use_adapter and not self.has_adapter:
             raise ValueError(f"No adapter: {self.folder / ADAPTER_FILE} is missing.")
         ids = self.prompt_ids(messages)
+        check_lengths(len(ids), max_new_tokens, self.folder)
         params = og.GeneratorParams(self._model)
         params.set_search_options(max_length=len(ids) + max_new_tokens)
         generator = og.Generator(self._model, params)
@@ -113,7 +115,7 @@ class ChatSession:
                     first = time.perf_counter()
                 piece = stream.decode(generator.get_next_tokens()[0])
                 if piece:
-                    yield piece
+                    yield visible(piece)  # a reply never drives the terminal (escape sequences made visible)
         finally:
             end = time.perf_counter()
             decode_s = end - first if first is not None else 0.0
@@ -126,6 +128,17 @@ class ChatSession:
     def reply(self, prompt: str, use_adapter: bool = True, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> str:
         """A whole reply to one user message (for the headless CLI and tests)."""
         return "".join(self.generate([{"role": "user", "content": prompt}], use_adapter, max_new_tokens))
+
+
+def check_lengths(prompt_tokens: int, max_new_tokens: int, folder: Path) -> None:
+    """Refuse at once (ValueError, with the numbers) what the model cannot take: onnxruntime-genai aborts the
+    process on a reply of 0 tokens and grinds for a minute on a prompt longer than its context."""
+    from .inputs import context_length, prompt_too_long
+
+    if max_new_tokens < 1:
+        raise ValueError(f"A reply of {max_new_tokens} tokens is not possible: ask for at least 1.")
+    if problem := prompt_too_long(prompt_tokens, max_new_tokens, context_length(folder)):
+        raise ValueError(problem)
 
 
 #: How often, at most, the model process sends what it has generated: twice per batch the wizard draws (10 a

@@ -47,11 +47,15 @@ TOO_LONG = "too_long"
 TEMPLATE = "template"
 UNUSED_FIELD = "unused_field"
 TOO_SMALL = "too_small"
+ROW_TOO_BIG = "row_too_big"
 
 #: Kinds that mean the file itself could not be found (the CLI exits 2 for these).
 MISSING_KINDS = frozenset({FILE_MISSING, NOT_A_FILE})
 
 DEFAULT_MAX_TOKENS = 1024  # Olive's default --max_seq_len
+#: A line longer than this is refused unread: 25 times the longest sample Olive trains on, and a 5 MB line stalls
+#: the tokenizer for minutes.
+MAX_ROW_BYTES = 100_000
 ROW_EXAMPLE = '{"prompt": "What should I see in Lisbon?", "response": "Start in Alfama..."}'
 
 _BOM = b"\xef\xbb\xbf"
@@ -385,6 +389,14 @@ def inspect_dataset(path, template: str = LAB_TEXT_TEMPLATE, count_tokens: Calla
     for number, chunk in enumerate(chunks, start=1):
         if chunk.endswith(b"\r"):
             chunk = chunk[:-1]
+        if len(chunk) > MAX_ROW_BYTES:
+            rows_seen += 1
+            problems.append(Problem(
+                number, ROW_TOO_BIG, ERROR,
+                f"line {number} is {len(chunk):,} bytes long, over the limit of {MAX_ROW_BYTES:,} for one row (a "
+                f"training sample is at most {max_tokens} tokens, about {4 * max_tokens:,} characters). Shorten or "
+                "split it, or delete the line."))
+            continue
         try:
             text = chunk.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -593,7 +605,11 @@ def describe_errors(report: DataReport, limit: int = 5) -> str:
 
 def require_valid(path, template: str = LAB_TEXT_TEMPLATE, count_tokens: Callable[[str], int] | None = None,
                   max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
-    """Fine-tuning's pre-flight: raise DataError (with the first few problems) when the dataset has errors."""
+    """Fine-tuning's pre-flight: raise DataError (with the first few problems) when the dataset has errors, too few
+    rows, or not enough text for one training sample (`steps.inputs.training_problems`)."""
+    from .inputs import training_problems
+
     report = inspect_dataset(path, template, count_tokens=count_tokens, max_tokens=max_tokens)
-    if not report.ok:
-        raise DataError(describe_errors(report), report)
+    problems = training_problems(report)
+    if problems:
+        raise DataError("\n".join(problems), report)

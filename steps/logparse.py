@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from .events import Event, LogLine, Loss, Phase, Progress
+from .safe_text import keep_sgr, visible
 
 ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 # Colour codes survive in LogLine.styled; cursor movement and the like are dropped everywhere.
@@ -152,7 +153,8 @@ class LogParser:
                 # The trainer prints its loss right after its step bar: that bar's count is the step.
                 event = Loss(event.value, int(self._last_progress.current), event.epoch)
             events.append(event)
-        events.append(LogLine(text, NON_SGR_RE.sub("", raw)))
+        # What a log holds reaches terminals: colours stay, any other control character is made visible.
+        events.append(LogLine(visible(text), keep_sgr(NON_SGR_RE.sub("", raw))))
 
 
 @dataclass(frozen=True)

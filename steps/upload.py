@@ -235,7 +235,7 @@ def validate_request(req: UploadRequest) -> list[str]:
 def check_model_folder(folder: str | os.PathLike) -> list[str]:
     """What is missing from the optimized model folder (empty when it looks complete)."""
     folder = Path(folder)
-    fix = ("run the optimize step first (`olive-lab run optimize`), or give the folder that `olive auto-opt` wrote "
+    fix = ("run the optimize step first (`olive-lab run`), or give the folder that `olive auto-opt` wrote "
            "(--folder)")
     if not folder.exists():
         return [f"The model folder {folder} does not exist: {fix}."]

@@ -360,7 +360,11 @@ def test_samples_and_pages(tmp_path):
 
 def test_require_valid(tmp_path):
     d.require_valid(SHIPPED)  # no error
-    d.require_valid(write(tmp_path, row() + "\n" + row() + "\n", "warn.jsonl"))  # warnings do not block
+    lines = [row(f"Question {i} about a long trip to Lisbon and Porto?", "An answer of some length. " * 20)
+             for i in range(8)]
+    d.require_valid(write(tmp_path, "\n".join(lines + lines[:1]) + "\n", "warn.jsonl"))  # a duplicate does not block
+    with pytest.raises(d.DataError, match="only 2 usable rows; fine-tuning needs at least 8"):
+        d.require_valid(write(tmp_path, row() + "\n" + row("Another?") + "\n", "two.jsonl"))
     bad = write(tmp_path, "\n".join(["nope"] * 8) + "\n" + row() + "\n")
     with pytest.raises(d.DataError) as info:
         d.require_valid(bad)

@@ -156,7 +156,7 @@ def test_model_folder_check_names_what_is_missing(tmp_path):
     (part / "model.onnx").write_bytes(b"x")
     assert up.check_model_folder(tmp_path / "part") == [
         f"The model folder {tmp_path / 'part'} has no adapter file (adapter_weights.onnx_adapter): run the "
-        "optimize step first (`olive-lab run optimize`), or give the folder that `olive auto-opt` wrote (--folder)."]
+        "optimize step first (`olive-lab run`), or give the folder that `olive auto-opt` wrote (--folder)."]
     (part / "adapter_weights.onnx_adapter").write_bytes(b"x")
     assert up.check_model_folder(tmp_path / "part") == []
     only_data = tmp_path / "data"

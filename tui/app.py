@@ -64,6 +64,22 @@ class LabHeader(Static):
         self.update(text)
 
 
+#: One-key shortcuts beside the F-keys, each with the actions it may mean (the first the pane can do runs). They act
+#: only where nothing can be typed (`letters_allowed`): "rg lab" typed on the upload form must not go back a step.
+LETTERS = {
+    "b": ("step(-1)",),
+    "n": ("step(1)",),
+    "c": ("pane('copy')",),
+    "x": ("pane('cancel')",),
+    "r": ("pane('run')", "pane('retry')", "pane('rerun')", "pane('recheck')", "pane('reread')"),
+    "v": ("pane('view')",),
+    "left_square_bracket": ("pane('page_prev')",),
+    "right_square_bracket": ("pane('page_next')",),
+    "q": ("quit",),
+    "question_mark": ("help",),
+}
+
+
 class OliveLabApp(App):
     """`olive-lab` with no subcommand."""
 
@@ -75,27 +91,25 @@ class OliveLabApp(App):
 
     BINDINGS = [
         Binding("f2", "command_palette", "commands", priority=True, key_display="F2"),
-        Binding("f3,b", "step(-1)", "back", key_display="F3"),
-        Binding("f4,n", "step(1)", "next", key_display="F4"),
+        Binding("f3", "step(-1)", "back", key_display="F3"),
+        Binding("f4", "step(1)", "next", key_display="F4"),
         Binding("f6", "pane('setup')", "set up AWQ flow", key_display="F6"),
-        Binding("f7,c", "pane('copy')", "copy cmd", key_display="F7"),
+        Binding("f7", "pane('copy')", "copy cmd", key_display="F7"),
         Binding("f7", "pane('adapter')", "adapter", key_display="F7"),
-        Binding("f8,x", "pane('cancel')", "cancel", key_display="F8"),
+        Binding("f8", "pane('cancel')", "cancel", key_display="F8"),
         Binding("f8", "pane('stop')", "stop", key_display="F8"),
-        Binding("f9,r", "pane('run')", "run", key_display="F9"),
-        Binding("f9,r", "pane('retry')", "retry", key_display="F9"),
-        Binding("f9,r", "pane('rerun')", "run again", key_display="F9"),
-        Binding("f9,r", "pane('recheck')", "re-check", key_display="F9"),
-        Binding("f9,r", "pane('reread')", "re-read", key_display="F9"),
+        Binding("f9", "pane('run')", "run", key_display="F9"),
+        Binding("f9", "pane('retry')", "retry", key_display="F9"),
+        Binding("f9", "pane('rerun')", "run again", key_display="F9"),
+        Binding("f9", "pane('recheck')", "re-check", key_display="F9"),
+        Binding("f9", "pane('reread')", "re-read", key_display="F9"),
         Binding("f9", "pane('load')", "load model", key_display="F9"),
         Binding("f9", "pane('upload')", "upload", key_display="F9"),
-        Binding("v", "pane('view')", "about/run", show=False),
-        Binding("left_square_bracket", "pane('page_prev')", "prev page", show=False),
-        Binding("right_square_bracket", "pane('page_next')", "next page", show=False),
-        Binding("f10,q", "quit", "quit", key_display="F10"),
+        Binding("f10", "quit", "quit", key_display="F10"),
         Binding("ctrl+q", "quit", "quit", show=False, priority=True),
-        Binding("question_mark,f1", "help", "help", show=False),
+        Binding("f1", "help", "help", show=False),
         Binding("escape", "focus_steps", "steps", show=False),
+        *(Binding(key, f"letter('{key}')", show=False) for key in LETTERS),
     ]
 
     class LabReady(Message):
@@ -198,6 +212,11 @@ class OliveLabApp(App):
     def _load(self) -> None:
         gpu = self.injected_gpu if self.injected_gpu is not None else core.gpu_summary()
         report = self.injected_report
+        from olive_lab.steps.inputs import workdir_problem
+
+        if problem := workdir_problem(self.workdir):  # a file, /proc, read-only: say so, not NotADirectoryError
+            self.post_message(self.LabFailed(problem.message))
+            return
         try:
             profile = self.profile_arg
             if profile is None and report is None and self.run_check and not _remembered_profile(self.workdir):
@@ -397,7 +416,31 @@ class OliveLabApp(App):
 
     # --- pane actions behind the F-keys -------------------------------------------------------------------------
 
+    def letters_allowed(self) -> bool:
+        """Letters are keys, not text, only when no text field has the focus and the pane shown has none at all."""
+        from textual.widgets import Input, TextArea
+
+        if isinstance(self.focused, (Input, TextArea)):
+            return False
+        try:
+            return not self.current_pane.query("Input, TextArea")
+        except NoMatches:
+            return False
+
+    async def action_letter(self, key: str) -> None:
+        for action in LETTERS[key]:
+            if action.startswith("pane("):
+                name = action[len("pane('"):-len("')")]
+                if self.current_pane.can(name):
+                    self.current_pane.do(name)
+                    return
+            else:
+                await self.run_action(action)
+                return
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "letter":
+            return self.letters_allowed()
         if action == "pane":
             try:
                 return self.current_pane.can(str(parameters[0]))

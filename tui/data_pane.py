@@ -10,7 +10,13 @@ from textual.widgets import DataTable, Static
 
 from . import core
 from .base import StepPane
+from olive_lab.steps.inputs import training_problems
+from olive_lab.steps.safe_text import clip, visible
+
 from .util import fmt_bytes, rel
+
+#: The most of one sample the template box shows (a 5 MB row would stall the screen).
+SHOWN_CHARS = 5000
 
 PAGE_SIZE = 50
 
@@ -152,7 +158,10 @@ class DataPane(StepPane):
         self.template = message.template
         report = self.report
         head = Text()
-        if report.ok:
+        blocking = training_problems(report) if report.ok else []
+        if blocking:
+            head.append(f"✗ fine-tuning refuses it: {visible(blocking[0])}", style="bold red")
+        elif report.ok:
             head.append("✓ usable for fine-tuning", style="green")
         else:
             head.append("✗ not usable as it is", style="bold red")
@@ -164,7 +173,7 @@ class DataPane(StepPane):
         for i, p in enumerate(report.problems):
             style = {"error": "bold red", "blocking": "bold red", "warning": "yellow"}.get(p.severity, "")
             problems.add_row(str(p.line) if p.line else "–", Text(p.severity, style=style),
-                             Text(p.message, no_wrap=True, overflow="ellipsis"), key=str(i))
+                             Text(visible(p.message), no_wrap=True, overflow="ellipsis"), key=str(i))
         problems.border_title = f"problems by line ({len(report.problems)})"
         problems.display = bool(report.problems)
         self.query_one("#data-no-problems").display = not report.problems
@@ -192,7 +201,8 @@ class DataPane(StepPane):
         table = self.query_one("#samples", DataTable)
         table.clear()
         for row in rows:
-            table.add_row(str(row.line), Text(row.prompt, no_wrap=True, overflow="ellipsis"), key=str(row.line))
+            table.add_row(str(row.line), Text(visible(clip(row.prompt, 500)), no_wrap=True, overflow="ellipsis"),
+                          key=str(row.line))
         total = len(self.report.rows)
         first = index * PAGE_SIZE + 1 if total else 0
         last = min(total, (index + 1) * PAGE_SIZE)
@@ -232,7 +242,7 @@ class DataPane(StepPane):
             rendered = f"(the template does not render on this sample: {exc})"
         box = self.query_one("#template-box", VerticalScroll)
         box.border_title = f"line {row.line} in the training template"
-        self.query_one("#template", Static).update(Text(rendered))
+        self.query_one("#template", Static).update(Text(visible(clip(rendered, SHOWN_CHARS))))
 
     @property
     def row_status(self) -> tuple[str, str]:

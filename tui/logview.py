@@ -1,6 +1,7 @@
 """A bounded, colour-keeping log view: only the last `max_lines` lines live in memory (the full log is on disk).
 
-Lines are stored as strings (ANSI colour codes kept) and turned into styled strips only when they are on screen,
+Lines are stored as strings (ANSI colour codes kept) and turned into styled strips only when they are on screen
+(any other escape sequence or control character made visible, never sent to the terminal),
 so ingest costs about a microsecond a line and a million lines take no more memory than `max_lines` do.
 Bare `\\r` redraws (tqdm) collapse to their last version.
 """
@@ -17,11 +18,9 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from olive_lab.steps.safe_text import keep_sgr
+
 from .util import collapse_cr, strip_ansi
-
-_CONTROL = {i: "\ufffd" for i in range(0, 32) if i not in (9, 27)}
-_CONTROL[9] = "    "
-
 
 class LogView(ScrollView, can_focus=True):
     """Follows the end while scrolled to the bottom; scrolling up pauses following (End resumes)."""
@@ -146,24 +145,13 @@ class LogView(ScrollView, can_focus=True):
         key = (self._first + index, id(style))
         strip = self._cache.get(key)
         if strip is None:
-            line = self._lines[index]
+            # Colours stay; titles, screen clears, clipboard writes are shown, not sent; tabs become spaces.
+            line = keep_sgr(self._lines[index]).replace("\t", "    ")
             text = Text.from_ansi(line, no_wrap=True) if "\x1b" in line else Text(line, no_wrap=True)
-            if any(ord(c) < 32 for c in text.plain):
-                text = _clean(text)
             text.stylize_before(style)
             strip = Strip(text.render(self.app.console), text.cell_len)
             self._cache[key] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, style).apply_offsets(scroll_x, index)
-
-
-def _clean(text: Text) -> Text:
-    """Control characters (other than the ANSI already parsed) shown as a placeholder, tabs as spaces."""
-    plain = text.plain.translate(_CONTROL)
-    if len(plain) == len(text.plain):
-        cleaned = text.copy()
-        cleaned.plain = plain
-        return cleaned
-    return Text(plain, no_wrap=True)
 
 
 def _plain_width(line: str) -> int:

@@ -54,6 +54,7 @@ Keys (chosen to pass through VS Code's terminal and plain SSH):
   F7 / c      copy the step's Olive command · in chat: adapter on/off
   v           a step's About / Run views          [ ]   previous / next page of samples
   End         follow the end of the log again      F10 / q / ctrl+q   quit
+The one-letter keys work where nothing can be typed: in the chat and upload panes, use the F-keys.
 Runs go on when the wizard closes or the terminal goes away: open the wizard again in the same
 work folder and it re-attaches to the running step, with its whole log.
 The mouse works too: click a step, a tab, a button; scroll the log."""

@@ -135,6 +135,8 @@ class UploadPane(StepPane):
                 inp.value = value
         self.folder_problems = list(message.folder_problems)
         self.validate()
+        if self.display and all(self.query_one(f"#up-{key}", Input).value == v for key, v in values.items()):
+            self.focus_first()  # filled in after the pane opened, nothing typed yet: the cursor goes to what is empty
 
     def request(self):
         up = core.module("upload")
@@ -302,8 +304,13 @@ class UploadPane(StepPane):
     def _status(self, text) -> None:
         self.query_one("#upload-status", Static).update(text)
 
+    def on_show_pane(self) -> None:
+        self.focus_first()
+
     def focus_first(self) -> None:
-        self.query_one("#up-resource_group", Input).focus()
+        """The cursor in the first empty field (the first field when all are filled), ready to type."""
+        fields = [self.query_one(f"#up-{key}", Input) for key, *_ in FIELDS]
+        next((f for f in fields if not f.value), fields[0]).focus()
 
     @property
     def row_status(self):

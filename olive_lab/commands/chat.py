@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from olive_lab.cli import EXIT_BLOCKED, EXIT_OK, add_lab_options
+from olive_lab.cli import EXIT_BLOCKED, EXIT_OK, EXIT_USAGE, add_lab_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -46,8 +46,12 @@ def run(args: argparse.Namespace) -> int:
         ttft = f"{s.ttft_s * 1000:.0f} ms" if s.ttft_s is not None else "-"
         print(f"\n[{s.tokens} tokens · {speed} · first token {ttft} · adapter {'on' if use_adapter else 'off'}]")
 
-    if args.prompt:
-        answer(args.prompt)
+    if args.prompt is not None:
+        try:
+            answer(args.prompt)
+        except ValueError as exc:  # steps.chat.check_lengths: the prompt does not fit the model's context
+            print(f"olive-lab chat: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         return EXIT_OK
     print(f"Chatting with {session.folder} (adapter {'on' if use_adapter else 'off'}). Empty line or Ctrl+D ends.")
     while True:
@@ -58,4 +62,8 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_OK
         if not text:
             return EXIT_OK
-        answer(text)
+        try:
+            answer(text)
+        except ValueError as exc:  # too long for the model's context: say so, and let the user go on
+            history.pop()
+            print(f"\n{exc}")

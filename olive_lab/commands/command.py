@@ -20,11 +20,11 @@ def run(args: argparse.Namespace) -> int:
 
     from olive_lab.steps import pipeline
 
-    lab = pipeline.load_lab(args.workdir, args.profile, args.model, args.data)
-    if args.step and args.step not in pipeline.RUNNABLE:
+    if args.step and args.step not in pipeline.RUNNABLE:  # before load_lab, which remembers the choices
         print(f"olive-lab command: unknown step {args.step!r}; choose one of {', '.join(pipeline.RUNNABLE)}",
               file=sys.stderr)
         return EXIT_USAGE
+    lab = pipeline.load_lab(args.workdir, args.profile, args.model, args.data)
     print(f"# in {lab.workspace.root}  (profile {lab.profile.name})")
     for step in [args.step] if args.step else pipeline.RUNNABLE:
         plan = pipeline.plan(lab, step)

@@ -84,6 +84,17 @@ def run(args) -> int:
     return code
 
 
+#: The most of one dataset text shown on screen (`--json` has it all).
+SHOWN_CHARS = 2000
+
+
+def shown(text: str) -> str:
+    """Dataset text as it is safe to print: control characters made visible, a huge row cut short."""
+    from ..steps.safe_text import clip, visible
+
+    return visible(clip(text, SHOWN_CHARS))
+
+
 def _short(problem) -> str:
     """The message without its leading 'line N: ' (the table has a line column)."""
     msg = problem.message
@@ -102,11 +113,12 @@ def _show(console, report, picked, rendered, *, show_all: bool) -> None:
     from rich.text import Text
 
     from ..steps.data import ERROR
+    from ..steps.inputs import training_problems
 
-    console.print(Text.assemble(("Dataset ", "bold"), (str(report.path), "cyan")))
+    console.print(Text.assemble(("Dataset ", "bold"), (shown(str(report.path)), "cyan")))
     if report.missing or (report.errors and not report.stats.rows):
         for p in report.errors:
-            console.print(Text.assemble(("✗ ", "bold red"), p.message))
+            console.print(Text.assemble(("✗ ", "bold red"), shown(p.message)))
         return
 
     s = report.stats
@@ -141,7 +153,8 @@ def _show(console, report, picked, rendered, *, show_all: bool) -> None:
         table.add_column("message", overflow="fold")
         for p in problems[:limit]:
             style = "red" if p.severity == ERROR else "yellow"
-            table.add_row("-" if p.line is None else str(p.line), Text(p.severity, style=style), Text(_short(p)))
+            table.add_row("-" if p.line is None else str(p.line), Text(p.severity, style=style),
+                          Text(shown(_short(p))))
         console.print(table)
         if len(problems) > limit:
             console.print(f"... and {len(problems) - limit} more: --all lists them all, --json gives them to scripts.")
@@ -152,13 +165,17 @@ def _show(console, report, picked, rendered, *, show_all: bool) -> None:
         table.add_column("prompt", ratio=1, overflow="fold")
         table.add_column("response", ratio=2, overflow="fold")
         for r in picked:
-            table.add_row(str(r.line), Text(r.prompt), Text(r.response))
+            table.add_row(str(r.line), Text(shown(r.prompt)), Text(shown(r.response)))
         console.print(table)
     if rendered is not None:
-        console.print(Panel(Text(rendered), title=f"Text template on line {picked[0].line} (what the model trains on)",
+        console.print(Panel(Text(shown(rendered)), title=f"Text template on line {picked[0].line} (what the model trains on)",
                             title_align="left", border_style="dim"))
 
-    if report.ok:
+    blocking = training_problems(report) if report.ok else []
+    if blocking:
+        console.print(Text.assemble(("✗ ", "bold red"), "Fine-tuning refuses this file (`olive-lab run` stops before "
+                                    "it starts): ", shown(" ".join(blocking))))
+    elif report.ok:
         extra = f" ({len(report.warnings)} warning{'s' * (len(report.warnings) != 1)})" if report.warnings else ""
         console.print(Text.assemble(("✓ ", "bold green"), f"{s.valid_rows} rows ready for fine-tuning{extra}."))
     else:
