@@ -1,6 +1,7 @@
 """Which fine-tune settings make the cpu profile's adapter worth showing: held-out loss base vs tuned, and wall time.
 
     nice -n -5 python bench/cpu_finetune_sweep.py [--work DIR] [--setting NAME:key=value,key=value ...]
+    nice -n -5 python bench/cpu_finetune_sweep.py --lab WORKDIR     # score a finished cpu lab's adapter
 
 For SmolLM2-135M-Instruct (converted by the model step into DIR if missing) and the lab's travel set split by
 steps/data.py, each setting runs the real `olive finetune` argv of steps/finetune.py (the cpu profile's settings
@@ -113,13 +114,24 @@ def timed(argv, **kw) -> tuple[float, float, int]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), code
 
 
+def step_times(lab: Lab) -> dict[str, float]:
+    """Wall seconds of each runnable step of the lab's last run (from its state files)."""
+    from olive_lab.steps.workspace import StepState
+
+    states = {step: StepState.load(lab.workspace, step) for step in pipeline.RUNNABLE}
+    return {step: round(st.ended_at - st.started_at, 1) for step, st in states.items() if st.ended_at and st.started_at}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", type=Path, default=Path("/tmp/olive-lab-sweep"))
     p.add_argument("--setting", action="append", default=None, metavar="NAME:key=value,...")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--lab", type=Path, default=None,
+                   help="score the adapter of a finished `olive-lab run --profile cpu` in this work folder instead "
+                        "(and print its step times); no fine-tune is run")
     args = p.parse_args()
-    lab = Lab.create(args.work, CPU)
+    lab = pipeline.load_lab(args.lab) if args.lab else Lab.create(args.work, CPU)
     load_before = os.getloadavg()
     record = {"machine": f"{platform.node()} {os.cpu_count()} cores", "load_before": load_before, "runs": []}
 
@@ -147,7 +159,18 @@ def main() -> int:
     print(f"base: held-out loss {base_loss:.3f} (perplexity {math.exp(base_loss):.1f}) on {len(split.heldout)} rows")
     print(f"  adapter off: {record['base_answer']}")
 
-    for text in args.setting or DEFAULT_SETTINGS:
+    if args.lab:
+        record["steps_s"] = step_times(lab)
+        print("lab steps: " + ", ".join(f"{k} {v:.0f} s" for k, v in record["steps_s"].items()))
+        tuned = PeftModel.from_pretrained(base, lab.ft_dir / "adapter")
+        loss = heldout_loss(tuned, tokenizer, tmpl, split.heldout)
+        record["runs"].append({"name": "lab", "args": " ".join(finetune.finetune_args(lab)), "tuned_loss": loss,
+                               "tuned_ppl": math.exp(loss), "change_pct": 100 * (loss - base_loss) / base_loss,
+                               "adapter_on_answer": answer(tuned, tokenizer, tmpl, PROMPT)})
+        print(f"lab adapter: held-out loss {base_loss:.3f} → {loss:.3f} ({record['runs'][0]['change_pct']:+.1f} %), "
+              f"perplexity {math.exp(base_loss):.1f} → {math.exp(loss):.1f}")
+        print(f"  adapter on: {record['runs'][0]['adapter_on_answer']}")
+    for text in () if args.lab else args.setting or DEFAULT_SETTINGS:
         name, overrides = parse_setting(text)
         seconds, cpu_s, adapter, argline = run_finetune(lab, overrides, args.work / "runs" / (name or "profile"))
         tuned = PeftModel.from_pretrained(base, adapter)

@@ -514,3 +514,34 @@ def test_the_split_is_seeded_about_ten_percent_and_keeps_a_prompt_on_one_side(tm
     assert [r.line for r in train] == sorted(r.line for r in train)  # file order kept
     assert d.split_rows(rows[:1]) == (rows[:1], [])  # nothing to hold out from one prompt
     assert len(d.split_rows(rows[:4])[1]) == 2  # at least one prompt (both of its rows)
+
+
+def test_finetune_trains_on_the_train_split_with_the_models_own_template(tmp_path):
+    from olive_lab.steps import finetune, pipeline
+    from olive_lab.steps.profiles import LAB_TEXT_TEMPLATE
+
+    lab = pipeline.load_lab(tmp_path / "smol", "cpu")
+    argv = finetune.plan(lab).argv
+    assert argv[argv.index("--data_files") + 1] == str(tmp_path / "smol" / "data" / "train.jsonl")
+    template = argv[argv.index("--text_template") + 1]
+    assert template.startswith("<|im_start|>system\n") and "<|im_start|>user\n{prompt}<|im_end|>" in template
+    assert any("cannot be trained alone" in note for note in finetune.plan(lab).notes)
+
+    tiny = pipeline.load_lab(tmp_path / "tiny", "cpu", "tiny")
+    argv = finetune.plan(tiny).argv
+    assert argv[argv.index("--text_template") + 1] == LAB_TEXT_TEMPLATE
+    assert "--target_modules" not in argv and argv[argv.index("--max_steps") + 1] == "40"
+    # The pre-flight writes the split before anything runs; only the missing base model is left to complain about.
+    problems = pipeline.preflight(tiny, "finetune")
+    assert len(problems) == 1 and "tiny-phi3 is missing" in problems[0]
+    assert len(d.read_heldout(tiny)) == 30 and d.train_path(tiny).is_file()
+    assert d.heldout_path(tiny) == tmp_path / "tiny" / "data" / "heldout.jsonl"
+
+
+def test_a_bad_dataset_is_refused_before_finetune_with_its_line_numbers(tmp_path):
+    from olive_lab.steps import pipeline
+
+    bad = write(tmp_path, row("Fine?", "Yes.") + '\n{"prompt": "oops"\n', "bad.jsonl")
+    lab = pipeline.load_lab(tmp_path / "w", "cpu", "tiny", str(bad))
+    problems = pipeline.preflight(lab, "finetune")
+    assert any("line 2" in p for p in problems) and not d.train_path(lab).exists()
