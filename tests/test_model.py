@@ -313,3 +313,17 @@ def test_stale_when_the_dataset_changed(lab, tmp_path):
     moved = Lab.create(tmp_path / "w", CPU, dataset=other, model=TINY_MODEL)
     assert moved.base_dir == copy and model_step.verify(moved) == []
     assert "different dataset" in model_step.stale(moved)
+
+
+def test_smollm2_is_quantized_in_groups_of_64_because_576_is_no_multiple_of_128(tmp_path):
+    from olive_lab.steps import quantize, rtn
+
+    assert rtn.group_size_for({"hidden_size": 576, "intermediate_size": 1536}) == 64
+    assert rtn.group_size_for({"hidden_size": 128, "intermediate_size": 256}) == 128
+    plan = quantize.plan(Lab.create(tmp_path, CPU))
+    assert plan.argv[1:3] == ("-m", "olive_lab.steps.rtn") and plan.argv[-2:] == ("--group-size", "64")
+    assert "Each group of 64 weights shares one scale" in plan.explain
+    config = rtn.rtn_config(tmp_path / "m", tmp_path / "o", 64)
+    assert config["passes"]["rtn"] == {"type": "Rtn", "bits": 4, "group_size": 64}
+    tiny = quantize.plan(Lab.create(tmp_path, CPU, model=TINY_MODEL))
+    assert tiny.argv[:2] == ("olive", "quantize")  # the lab's own command where Olive's default fits
