@@ -24,10 +24,14 @@ def add_lab_options(parser: argparse.ArgumentParser, *, on_subcommand: bool = Tr
     default = argparse.SUPPRESS if on_subcommand else None
     parser.add_argument("--workdir", "-w", default=argparse.SUPPRESS if on_subcommand else ".",
                         help="the lab's work folder (default: current folder)")
-    parser.add_argument("--profile", choices=("cpu", "gpu"), default=default, help="cpu (tiny model, anywhere) or gpu (the lab "
+    parser.add_argument("--profile", choices=("cpu", "gpu"), default=default, help="cpu (SmolLM2-135M, anywhere) or gpu (the lab "
                         "as written); default: chosen by the machine check, or the one already used in --workdir")
-    parser.add_argument("--model", default=default, help="base model: a local folder or a Hugging Face id (overrides the profile's)")
+    parser.add_argument("--model", default=default, help="base model: a local folder, a Hugging Face id, or tiny (a tiny random Phi-3 for quick runs); "
+                        "overrides the profile's")
     parser.add_argument("--data", default=default, help="the JSONL dataset (default: data/data_sample_travel.jsonl)")
+    parser.add_argument("--eval-data", dest="eval_data", default=default, metavar="FILE",
+                        help="your own held-out JSONL set for evaluation; then all of --data trains (default: the "
+                             "data step holds out about 10 %% of --data)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -622,7 +622,7 @@ def probe_gpu_flow() -> tuple[str, str, bool]:
 def _gpu_usable(data: ProbeData) -> tuple[bool, str]:
     """(True, description) when the gpu profile can run here; else (False, one sentence saying why not)."""
     nv, t = data.nvml, data.torch
-    cpu_tail = "so the cpu profile runs the lab on a tiny model."
+    cpu_tail = "so the cpu profile runs the lab on a small model (SmolLM2-135M-Instruct)."
     if not nv.available:
         return False, f"No NVIDIA GPU found (NVML: {nv.error or 'not available'}), {cpu_tail}"
     gpu = nv.gpu
@@ -643,7 +643,7 @@ def _gpu_usable(data: ProbeData) -> tuple[bool, str]:
                        f"the cpu profile is chosen.")
     if not t.cuda:
         return False, (f"torch {t.version} is a CPU build, so it cannot use the {gpu.name}; the cpu profile runs "
-                       f"the lab on a tiny model until a CUDA build of torch is installed.")
+                       f"the lab on a small model until a CUDA build of torch is installed.")
     if not t.cuda_available:
         why = f": {t.warning}" if t.warning else ""
         return False, (f"torch {t.version} (CUDA {t.cuda}) cannot use the {gpu.name} "

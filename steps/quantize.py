@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 from .lab import Lab, StepPlan
 from .olive_cli import HF_MODEL_FILES, missing_files, olive_argv
+from .profiles import SMOLLM2_MODEL
+from .rtn import OLIVE_GROUP_SIZE, group_size_for
 
 EXPLAIN = (
     "Quantizing stores the model's weights in 4 bits instead of 16 or 32, so the model is several times "
@@ -20,6 +23,23 @@ RTN_EXPLAIN = (
 )
 
 
+GROUP_EXPLAIN = (
+    " Each group of {} weights shares one scale: this model's layer widths are not multiples of the 128 that "
+    "`olive quantize` uses, so the lab runs Olive's RTN pass through `olive run` with smaller groups."
+)
+
+
+def rtn_group_size(lab: Lab) -> int:
+    """RTN's group size for the base model (read from its config; SmolLM2's is known before it is converted)."""
+    if lab.base_model == SMOLLM2_MODEL and not (lab.base_dir / "config.json").is_file():
+        return 64  # hidden 576, MLP 1536
+    try:
+        config = json.loads((lab.base_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return OLIVE_GROUP_SIZE
+    return group_size_for(config)
+
+
 def plan(lab: Lab) -> StepPlan:
     profile = lab.profile
     if profile.gpu_flows:
@@ -31,10 +51,14 @@ def plan(lab: Lab) -> StepPlan:
         argv = (sys.executable, "-m", "olive_lab.steps.awq", "--model", str(lab.base_dir),
                 "--data", str(lab.dataset), "--output", str(out))
         title, explain = "Quantize with AWQ", EXPLAIN
-    else:
+    elif (group_size := rtn_group_size(lab)) == OLIVE_GROUP_SIZE:
         argv = olive_argv("quantize", "-m", str(lab.base_dir), "--algorithm", "rtn", "--precision", "int4",
                           "-o", str(out))
         title, explain = "Quantize (RTN int4)", EXPLAIN + RTN_EXPLAIN
+    else:  # `olive quantize` has no group-size option and its 128 does not divide this model's widths
+        argv = (sys.executable, "-m", "olive_lab.steps.rtn", "--model", str(lab.base_dir), "--output", str(out),
+                "--group-size", str(group_size))
+        title, explain = "Quantize (RTN int4)", EXPLAIN + RTN_EXPLAIN + GROUP_EXPLAIN.format(group_size)
     return StepPlan(
         step="quantize", title=title, explain=explain, argv=argv,
         inputs=(lab.base_dir,), outputs={"model": out / "model"},

@@ -88,6 +88,23 @@ def for_model(model_dir: str | Path) -> TextTemplate:
                         eos_token=_token_text(tokenizer_config.get("eos_token")))
 
 
+def for_lab(lab) -> TextTemplate:
+    """The template the lab's base model uses; known before the model step for the models the lab makes itself."""
+    from .profiles import SMOLLM2_MODEL, TINY_MODEL
+
+    if (lab.base_dir / "config.json").is_file():
+        return for_model(lab.base_dir)
+    if lab.base_model == TINY_MODEL or "phi-3" in lab.base_model.lower():
+        return LAB
+    if lab.base_model == SMOLLM2_MODEL:
+        from . import smollm2
+
+        return TextTemplate(kind="chat", source="SmolLM2's chat template (ChatML)", chat_template=smollm2.CHAT_TEMPLATE,
+                            bos_token=smollm2.BOS_TOKEN, eos_token=smollm2.EOS_TOKEN)
+    raise TemplateError(f"The text template of {lab.base_model} is its own chat template, read once the model step "
+                        "has made the model folder: run the model step first.")
+
+
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

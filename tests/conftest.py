@@ -1,4 +1,8 @@
-"""Shared fixtures. `cpu_lab` runs the real `cpu` lab once per test session (real Olive, real onnxruntime-genai)."""
+"""Shared fixtures, each run once per test session with real Olive and real onnxruntime-genai.
+
+- `cpu_lab`: the cpu lab on the tiny random Phi-3 (`--model tiny`, about a minute): the fast paths.
+- `real_cpu_lab`: the cpu lab as a user gets it, on SmolLM2-135M-Instruct (a few minutes): what the model says.
+"""
 
 from __future__ import annotations
 
@@ -30,10 +34,20 @@ class LabRun:
 
 @pytest.fixture(scope="session")
 def cpu_lab(tmp_path_factory) -> LabRun:
-    """The whole cpu lab, headless, in a fresh work folder: what the README's first command does."""
-    workdir = tmp_path_factory.mktemp("cpu-lab")
+    """The whole cpu lab on the tiny model, headless, in a fresh work folder (every step, in about a minute)."""
+    return run_lab(tmp_path_factory.mktemp("cpu-lab"), "--model", "tiny")
+
+
+@pytest.fixture(scope="session")
+def real_cpu_lab(tmp_path_factory) -> Path:
+    """The README's first command: the cpu lab with its real model (SmolLM2-135M-Instruct), in a fresh work folder."""
+    return run_lab(tmp_path_factory.mktemp("real-cpu-lab"), timeout=1500).workdir
+
+
+def run_lab(workdir: Path, *args: str, timeout: float = 900) -> LabRun:
+    """`olive-lab run --profile cpu` in `workdir`, which must succeed."""
     started = time.perf_counter()
-    result = olive_lab("run", "--profile", "cpu", "--workdir", str(workdir), timeout=900)
+    result = olive_lab("run", "--profile", "cpu", "--workdir", str(workdir), *args, timeout=timeout)
     seconds = time.perf_counter() - started
     assert result.returncode == 0, f"the cpu lab failed:\n{result.stdout}\n{result.stderr}"
     return LabRun(workdir, result, seconds)

@@ -179,7 +179,7 @@ def test_no_nvml_picks_cpu_with_a_reason():
     data = machine(gpu=None, nvml_error=NO_NVML, torch_version="2.13.0+cpu", torch_cuda=None)
     name, reason = c.choose_profile(data)
     assert name == "cpu"
-    assert reason == (f"No NVIDIA GPU found (NVML: {NO_NVML}), so the cpu profile runs the lab on a tiny model.")
+    assert reason == (f"No NVIDIA GPU found (NVML: {NO_NVML}), so the cpu profile runs the lab on a small model (SmolLM2-135M-Instruct).")
     report = c.report_from(data)
     assert report.ok and report.gpu is None
     f = by_key(report.findings)

@@ -399,8 +399,44 @@ def test_cli_default_dataset_is_the_bundled_one(tmp_path, capsys, wide):
     assert str(SHIPPED.resolve()) in out
     assert "Statistics" in out and "distinct prompts" in out and "tokens per sample (estimate: chars / 4)" in out
     assert "Samples (2 of" in out and "What should I eat on my first night in Lisbon?" in out
-    assert "<|user|>" in out and "<|assistant|>" in out  # the template rendered on a sample
+    # the cpu profile's model is SmolLM2: its own chat template (ChatML), rendered on a sample
+    assert "│ <|im_start|>user " in out and "What should I eat on my first night in Lisbon?<|im_end|>" in out
+    assert "<|im_start|>assistant" in out and "the model's chat template" not in out and "SmolLM2's chat" in out
     assert "rows ready for fine-tuning" in out and "Problems" not in out
+    assert "Split: 269 of 299 rows train (train.jsonl), 30 held out" in out
+    assert "written there when fine-tuning starts" in out and not (tmp_path / "data").exists()
+
+
+def test_cli_with_the_tiny_model_renders_the_labs_phi3_template(tmp_path, capsys, wide):
+    assert main(["data", "--workdir", str(tmp_path), "--model", "tiny", "--samples", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "│ <|user|> " in out and "What should I eat on my first night in Lisbon?<|end|>" in out
+    assert "<|assistant|>" in out and "<|im_start|>" not in out
+    assert "the lab's Phi-3 template" in out
+
+
+def test_cli_writes_the_split_in_a_lab_folder_and_takes_your_own_heldout_set(tmp_path, capsys):
+    from olive_lab.steps.pipeline import load_lab
+
+    load_lab(tmp_path, "cpu")  # what `olive-lab run` and the wizard do first
+    assert main(["data", "--workdir", str(tmp_path), "--json"]) == 0
+    split = json.loads(capsys.readouterr().out)["split"]
+    assert split["written"] and (split["train_rows"], split["heldout_rows"]) == (269, 30)
+    train = (tmp_path / "data" / "train.jsonl").read_text().splitlines()
+    heldout = (tmp_path / "data" / "heldout.jsonl").read_text().splitlines()
+    assert len(train) == 269 and len(heldout) == 30
+    assert not {json.loads(x)["prompt"] for x in train} & {json.loads(x)["prompt"] for x in heldout}
+
+    own = write(tmp_path, row("Mine?", "Yes.") + "\n" + row("Also mine?", "Sure.") + "\n", "own.jsonl")
+    assert main(["data", "--workdir", str(tmp_path), "--eval-data", str(own), "--json"]) == 0
+    split = json.loads(capsys.readouterr().out)["split"]
+    assert split["own_heldout"] and (split["train_rows"], split["heldout_rows"]) == (299, 2)
+    assert "from your --eval-data file" in split["summary"]
+    assert len((tmp_path / "data" / "train.jsonl").read_text().splitlines()) == 299
+
+    bad = write(tmp_path, '{"prompt": "Broken?"\n', "bad.jsonl")
+    assert main(["data", "--workdir", str(tmp_path), "--eval-data", str(bad), "--json"]) == 1
+    assert "error in the --eval-data file" in json.loads(capsys.readouterr().out)["split_error"]
 
 
 def test_cli_uses_the_workdir_dataset_and_the_data_option(tmp_path, capsys, wide):
@@ -456,7 +492,7 @@ def test_cli_json_report(tmp_path, capsys):
         (3, "not_object", "error")]
     assert report["stats"]["rows"] == 3 and report["stats"]["valid_rows"] == 2
     assert [s["line"] for s in report["samples"]] == [1, 2]
-    assert report["rendered"]["text"] == "<|user|>\nA?<|end|>\n<|assistant|>\nOne.<|end|>"
+    assert report["rendered"]["text"].endswith("<|im_start|>user\nA?<|im_end|>\n<|im_start|>assistant\nOne.<|im_end|>\n")
     assert report["template_fields"] == ["prompt", "response"]
 
     assert main(["data", str(SHIPPED), "--json"]) == 0
@@ -471,3 +507,45 @@ def test_cli_long_problem_lists_are_cut_unless_all(tmp_path, capsys, wide):
     assert "and 5 more" in out and "--all" in out
     assert main(["data", str(path), "--all"]) == 1
     assert "more:" not in capsys.readouterr().out
+
+
+def test_the_split_is_seeded_about_ten_percent_and_keeps_a_prompt_on_one_side(tmp_path):
+    rows = [d.Row(i + 1, f"Question {i // 2}?", f"Answer {i}.") for i in range(60)]  # each prompt twice
+    train, heldout = d.split_rows(rows)
+    assert (train, heldout) == d.split_rows(list(rows))  # the same split every time
+    assert len(heldout) == 6 and len(train) == 54
+    assert not {r.prompt for r in train} & {r.prompt for r in heldout}
+    assert [r.line for r in train] == sorted(r.line for r in train)  # file order kept
+    assert d.split_rows(rows[:1]) == (rows[:1], [])  # nothing to hold out from one prompt
+    assert len(d.split_rows(rows[:4])[1]) == 2  # at least one prompt (both of its rows)
+
+
+def test_finetune_trains_on_the_train_split_with_the_models_own_template(tmp_path):
+    from olive_lab.steps import finetune, pipeline
+    from olive_lab.steps.profiles import LAB_TEXT_TEMPLATE
+
+    lab = pipeline.load_lab(tmp_path / "smol", "cpu")
+    argv = finetune.plan(lab).argv
+    assert argv[argv.index("--data_files") + 1] == str(tmp_path / "smol" / "data" / "train.jsonl")
+    template = argv[argv.index("--text_template") + 1]
+    assert template.startswith("<|im_start|>system\n") and "<|im_start|>user\n{prompt}<|im_end|>" in template
+    assert any("cannot be trained alone" in note for note in finetune.plan(lab).notes)
+
+    tiny = pipeline.load_lab(tmp_path / "tiny", "cpu", "tiny")
+    argv = finetune.plan(tiny).argv
+    assert argv[argv.index("--text_template") + 1] == LAB_TEXT_TEMPLATE
+    assert "--target_modules" not in argv and argv[argv.index("--max_steps") + 1] == "40"
+    # The pre-flight writes the split before anything runs; only the missing base model is left to complain about.
+    problems = pipeline.preflight(tiny, "finetune")
+    assert len(problems) == 1 and "tiny-phi3 is missing" in problems[0]
+    assert len(d.read_heldout(tiny)) == 30 and d.train_path(tiny).is_file()
+    assert d.heldout_path(tiny) == tmp_path / "tiny" / "data" / "heldout.jsonl"
+
+
+def test_a_bad_dataset_is_refused_before_finetune_with_its_line_numbers(tmp_path):
+    from olive_lab.steps import pipeline
+
+    bad = write(tmp_path, row("Fine?", "Yes.") + '\n{"prompt": "oops"\n', "bad.jsonl")
+    lab = pipeline.load_lab(tmp_path / "w", "cpu", "tiny", str(bad))
+    problems = pipeline.preflight(lab, "finetune")
+    assert any("line 2" in p for p in problems) and not d.train_path(lab).exists()

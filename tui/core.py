@@ -133,10 +133,27 @@ def render_template(template: str, row) -> str:
 
 
 def text_template(lab) -> str:
-    """The template the finetune step uses (the lab's Phi-3 chat format unless the profile says otherwise)."""
+    """The template the finetune step gives Olive: the lab's Phi-3 format, or the base model's chat template."""
     from olive_lab.steps.profiles import LAB_TEXT_TEMPLATE
 
-    return getattr(lab.profile, "text_template", None) or LAB_TEXT_TEMPLATE
+    try:
+        return module("finetune").text_template(lab)
+    except module("template").TemplateError:
+        return LAB_TEXT_TEMPLATE  # a hub model not downloaded yet: its fields are the same
+
+
+def template_source(lab) -> str:
+    """Where the text template comes from, in words (e.g. "the model's chat template (tokenizer_config.json)")."""
+    template = module("template")
+    try:
+        return template.for_lab(lab).source
+    except template.TemplateError as exc:
+        return f"the lab's Phi-3 template for now ({exc})"
+
+
+def write_split(lab, report):
+    """The data step's train / held-out split, written into the work folder (steps/data.py write_split)."""
+    return module("data").write_split(lab, report)
 
 
 # --- the machine ------------------------------------------------------------------------------------------------

@@ -55,10 +55,15 @@ class DataPane(StepPane):
     ACTIONS = {"reread": "re-read"}
 
     class Inspected(Message):
-        def __init__(self, report, template: str) -> None:
+        """`split` is the written train / held-out split (None when the data has errors); `split_error` why not."""
+
+        def __init__(self, report, template: str, source: str = "", split=None, split_error: str = "") -> None:
             super().__init__()
             self.report = report
             self.template = template
+            self.source = source
+            self.split = split
+            self.split_error = split_error
 
     class InspectFailed(Message):
         def __init__(self, error: str) -> None:
@@ -69,6 +74,7 @@ class DataPane(StepPane):
         super().__init__(**kwargs)
         self.report = None
         self.template = ""
+        self.template_source = ""
         self.page_index = 0
         self.reading = False
         self._rows_on_page: list = []
@@ -134,16 +140,23 @@ class DataPane(StepPane):
         if self.lab is None:
             return
         self.reading = True
-        self._inspect(self.lab.dataset, core.text_template(self.lab))
+        self._inspect(self.lab)
 
     @work(thread=True, exclusive=True, group="data", exit_on_error=False)
-    def _inspect(self, path, template: str) -> None:
+    def _inspect(self, lab) -> None:
         try:
-            report = core.inspect_dataset(path, template)
+            template, source = core.text_template(lab), core.template_source(lab)
+            report = core.inspect_dataset(lab.dataset, template)
         except Exception as exc:  # noqa: BLE001 - shown on screen
             self.post_message(self.InspectFailed(f"{type(exc).__name__}: {exc}"))
             return
-        self.post_message(self.Inspected(report, template))
+        split, split_error = None, ""
+        if report.ok:
+            try:
+                split = core.write_split(lab, report)
+            except Exception as exc:  # noqa: BLE001 - a bad --eval-data file, shown on screen
+                split_error = str(exc)
+        self.post_message(self.Inspected(report, template, source, split, split_error))
 
     @on(InspectFailed)
     def _failed(self, message: InspectFailed) -> None:
@@ -156,6 +169,7 @@ class DataPane(StepPane):
         self.reading = False
         self.report = message.report
         self.template = message.template
+        self.template_source = message.source
         report = self.report
         head = Text()
         blocking = training_problems(report) if report.ok else []
@@ -167,6 +181,10 @@ class DataPane(StepPane):
             head.append("✗ not usable as it is", style="bold red")
         head.append(" · ")
         head.append_text(stats_text(report))
+        if message.split is not None:
+            head.append(f"\nSplit: {message.split.describe()}")
+        elif message.split_error:
+            head.append(f"\n✗ {message.split_error}", style="bold red")
         self.query_one("#data-stats", Static).update(head)
         problems = self.query_one("#problems", DataTable)
         problems.clear()
@@ -242,6 +260,7 @@ class DataPane(StepPane):
             rendered = f"(the template does not render on this sample: {exc})"
         box = self.query_one("#template-box", VerticalScroll)
         box.border_title = f"line {row.line} in the training template"
+        box.border_subtitle = self.template_source
         self.query_one("#template", Static).update(Text(visible(clip(rendered, SHOWN_CHARS))))
 
     @property

@@ -16,7 +16,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "data", help="check a JSONL dataset: problems by line, statistics, samples, the template",
         description="Check a JSONL dataset the way fine-tuning will read it: every problem with its line number, "
-                    "statistics, a few samples and the text template rendered on one. Exit code 0: no errors; "
+                    "statistics, a few samples, the text template rendered on one, and the train / held-out split "
+                    "(written to data/train.jsonl and data/heldout.jsonl in --workdir). Exit code 0: no errors; "
                     "1: errors; 2: file missing.")
     p.add_argument("file", nargs="?", metavar="FILE",
                    help="the .jsonl file (default: --data, else data/data_sample_travel.jsonl in --workdir, "
@@ -25,7 +26,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="pick the samples at random with this seed "
                    "(default: spread evenly over the file)")
     p.add_argument("--template", "-t", default=None, metavar="T",
-                   help="the text template, with {field} placeholders (default: the lab's Phi-3 chat template)")
+                   help="the text template, with {field} placeholders (default: the base model's: the lab's Phi-3 "
+                        "chat template for Phi-3 models, else the model's own chat template)")
     p.add_argument("--max-tokens", type=int, default=None, metavar="N",
                    help="flag samples longer than this (default: 1024, Olive's --max_seq_len)")
     p.add_argument("--all", action="store_true", help="list every problem (default: the first 20)")
@@ -35,21 +37,44 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+def resolve_lab(args):
+    """The lab in --workdir (its remembered profile and model, without changing them), with FILE or --data."""
+    from ..steps.lab import Lab
+    from ..steps.pipeline import saved_settings
+    from ..steps.profiles import PROFILES
+
+    workdir = getattr(args, "workdir", None) or "."
+    saved = saved_settings(workdir)
+    profile = getattr(args, "profile", None) or saved.get("profile") or "cpu"
+    model = getattr(args, "model", None) or (saved.get("model") if profile == saved.get("profile") else None)
+    given = getattr(args, "file", None) or getattr(args, "data", None)
+    eval_data = getattr(args, "eval_data", None) or saved.get("eval_data")
+    return Lab.create(workdir, PROFILES[profile], given, model=model, eval_data=eval_data)
+
+
 def resolve_dataset(args) -> str:
     """FILE, else --data, else the lab's default (data/data_sample_travel.jsonl in --workdir, else bundled)."""
-    from ..steps.lab import Lab
-    from ..steps.profiles import CPU
+    return str(resolve_lab(args).dataset)
 
-    given = getattr(args, "file", None) or getattr(args, "data", None)
-    return str(Lab.create(getattr(args, "workdir", None) or ".", CPU, given).dataset)
+
+def model_template(lab) -> tuple[str, str]:
+    """The text template fine-tuning will use for the lab's model (str.format form) and where it comes from."""
+    from ..steps.finetune import text_template
+    from ..steps.profiles import LAB_TEXT_TEMPLATE
+    from ..steps.template import TemplateError, for_lab
+
+    try:
+        return text_template(lab), for_lab(lab).source
+    except TemplateError as exc:
+        return LAB_TEXT_TEMPLATE, f"the lab's Phi-3 template for now: {exc}"
 
 
 def run(args) -> int:
     import json
 
-    from ..steps.data import DEFAULT_MAX_TOKENS, render_template, samples
+    from ..steps.data import DEFAULT_MAX_TOKENS, DataError, plan_split, render_template, samples, write_split
     from ..steps.data import TemplateError, inspect_dataset
-    from ..steps.profiles import LAB_TEXT_TEMPLATE
+    from ..steps.workspace import STATE_DIR
 
     file, data = getattr(args, "file", None), getattr(args, "data", None)
     if file and data and file != data:
@@ -57,9 +82,10 @@ def run(args) -> int:
 
         print(f"olive-lab data: give the dataset once (FILE {file!r} and --data {data!r} differ).", file=sys.stderr)
         return EXIT_MISSING
-    template = LAB_TEXT_TEMPLATE if args.template is None else args.template
+    lab = resolve_lab(args)
+    template, source = (args.template, "--template") if args.template is not None else model_template(lab)
     max_tokens = DEFAULT_MAX_TOKENS if args.max_tokens is None else args.max_tokens
-    report = inspect_dataset(resolve_dataset(args), template=template, max_tokens=max_tokens)
+    report = inspect_dataset(lab.dataset, template=template, max_tokens=max_tokens)
     picked = samples(report, max(args.samples, 0), seed=args.seed)
     rendered = None
     if picked:
@@ -68,19 +94,39 @@ def run(args) -> int:
         except TemplateError:
             rendered = None
     code = EXIT_MISSING if report.missing else EXIT_OK if report.ok else EXIT_ERRORS
+    split, split_error, written = None, "", False
+    if report.ok:
+        written = (lab.workspace.root / STATE_DIR).is_dir()  # a lab folder; elsewhere nothing is written
+        try:
+            split = write_split(lab, report) if written else plan_split(lab, report)
+        except DataError as exc:
+            split_error, code = str(exc), EXIT_ERRORS
 
     if args.json:
         out = report.to_dict()
         out["exit_code"] = code
+        out["template_source"] = source
         out["samples"] = [{"line": r.line, "prompt": r.prompt, "response": r.response} for r in picked]
         out["rendered"] = {"line": picked[0].line, "text": rendered} if rendered is not None else None
+        out["split"] = None if split is None else {
+            "train_rows": len(split.train), "heldout_rows": len(split.heldout), "train": str(split.train_path),
+            "heldout": str(split.heldout_path), "own_heldout": split.own_heldout, "summary": split.describe(),
+            "written": written}
+        out["split_error"] = split_error or None
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return code
 
     from rich.console import Console
 
     console = Console(highlight=False)
-    _show(console, report, picked, rendered, show_all=args.all)
+    _show(console, report, picked, rendered, show_all=args.all, source=source)
+    if split is not None:
+        console.print(f"Split: {split.describe()}", markup=False)
+        when = "written" if written else "written there when fine-tuning starts in this work folder"
+        console.print(f"  train    {lab.workspace.relative(split.train_path)}\n"
+                      f"  held out {lab.workspace.relative(split.heldout_path)}\n  ({when})", markup=False)
+    elif split_error:
+        console.print(split_error, markup=False, style="red")
     return code
 
 
@@ -106,7 +152,7 @@ def _short(problem) -> str:
     return msg
 
 
-def _show(console, report, picked, rendered, *, show_all: bool) -> None:
+def _show(console, report, picked, rendered, *, show_all: bool, source: str = "") -> None:
     from rich import box
     from rich.panel import Panel
     from rich.table import Table
@@ -169,7 +215,7 @@ def _show(console, report, picked, rendered, *, show_all: bool) -> None:
         console.print(table)
     if rendered is not None:
         console.print(Panel(Text(shown(rendered)), title=f"Text template on line {picked[0].line} (what the model trains on)",
-                            title_align="left", border_style="dim"))
+                            subtitle=source or None, title_align="left", subtitle_align="left", border_style="dim"))
 
     blocking = training_problems(report) if report.ok else []
     if blocking:

@@ -60,7 +60,7 @@ def _run(console, args: argparse.Namespace) -> int:
         if report.blocking:
             return EXIT_BLOCKED
         profile = report.profile
-    lab = pipeline.load_lab(args.workdir, profile, args.model, args.data)
+    lab = pipeline.load_lab(args.workdir, profile, args.model, args.data, getattr(args, "eval_data", None))
     console.print(f"[bold]Olive Lab[/] · profile [cyan]{lab.profile.name}[/] · work folder {lab.workspace.root}")
     if lab.profile.gpu_flows:
         from olive_lab.steps.flows import gpu_flow
