@@ -86,11 +86,15 @@ class ChatSession:
                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, stop: threading.Event | None = None,
                  ) -> Iterator[str]:
         """Stream the reply's text. `max_length` counts the prompt too, so it is prompt + new tokens."""
+        yield from self.generate_ids(self.prompt_ids(messages), use_adapter, max_new_tokens, stop)
+
+    def generate_ids(self, ids, use_adapter: bool = True, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                     stop: threading.Event | None = None) -> Iterator[str]:
+        """Stream the reply to prompt token ids already rendered (the evaluate step renders its own prompts)."""
         import onnxruntime_genai as og
 
         if use_adapter and not self.has_adapter:
             raise ValueError(f"No adapter: {self.folder / ADAPTER_FILE} is missing.")
-        ids = self.prompt_ids(messages)
         params = og.GeneratorParams(self._model)
         params.set_search_options(max_length=len(ids) + max_new_tokens)
         generator = og.Generator(self._model, params)
@@ -122,6 +126,24 @@ class ChatSession:
                 tokens_per_s=(tokens - 1) / decode_s if tokens > 1 and decode_s > 0 else None,
                 stopped=stopped, seconds=end - started)
             del generator
+
+    def logits(self, ids, use_adapter: bool = True):
+        """The model's logits at every position of `ids` (numpy, [len(ids), vocab]): one prefill, no generation.
+
+        onnxruntime-genai 0.14 returns the whole prompt's logits from `get_output("logits")` after
+        `append_tokens`, which is what scoring a held-out answer needs.
+        """
+        import onnxruntime_genai as og
+
+        params = og.GeneratorParams(self._model)
+        params.set_search_options(max_length=len(ids) + 1)
+        generator = og.Generator(self._model, params)
+        if use_adapter:
+            generator.set_active_adapter(self._adapters, ADAPTER_NAME)
+        generator.append_tokens(ids)
+        out = generator.get_output("logits")
+        del generator
+        return out.reshape(-1, out.shape[-1])
 
     def reply(self, prompt: str, use_adapter: bool = True, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> str:
         """A whole reply to one user message (for the headless CLI and tests)."""

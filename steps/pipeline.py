@@ -16,9 +16,9 @@ from .lab import Lab, StepPlan
 from .profiles import PROFILES
 from .workspace import DONE, FAILED, RUNNING, STATE_DIR, StepState, Workspace
 
-STEP_ORDER = ("check", "data", "model", "quantize", "finetune", "optimize", "chat", "upload")
+STEP_ORDER = ("check", "data", "model", "quantize", "finetune", "optimize", "evaluate", "chat", "upload")
 #: Steps that run as detached subprocesses through the runner; the others run inside the front end.
-RUNNABLE = ("model", "quantize", "finetune", "optimize")
+RUNNABLE = ("model", "quantize", "finetune", "optimize", "evaluate")
 LAB_FILE = "lab.json"
 
 

@@ -10,7 +10,7 @@ SAMPLE_PROMPT = "What should I not miss on a first visit to Lisbon?"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run the lab's steps headless (model, quantize, finetune, optimize, chat)",
+    p = sub.add_parser("run", help="run the lab's steps headless (model, quantize, finetune, optimize, evaluate, chat)",
                        description="Run the lab's steps in order. Steps whose inputs did not change are skipped. "
                                    "The run continues if this terminal goes away; `olive-lab status --follow` "
                                    "re-attaches.")
@@ -79,8 +79,10 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_OK
         report_skipped(console, lab, steps[:steps.index(pending)])
         code = follow_run(console, handle, args.verbose)
-    if code == EXIT_OK and not args.no_chat and steps[-1] == "optimize":
+    if code == EXIT_OK and not args.no_chat and "optimize" in steps:
         sample_chat(console, lab)
+    if code == EXIT_OK and "evaluate" in steps:
+        show_evaluation(console, lab)
     summary(console, lab)
     return code
 
@@ -167,6 +169,16 @@ def sample_chat(console, lab) -> None:
         shown = " ".join(reply.split())[:300] or f"(only line breaks and spaces: {reply[:12]!r}...)"
         console.print(f"  [cyan]{label}[/] [dim]({stats.tokens} tokens, {speed})[/]: ", end="")
         console.print(shown, markup=False)
+
+
+def show_evaluation(console, lab) -> None:
+    from olive_lab.commands.eval import print_report
+    from olive_lab.steps.evaluate import load_report
+
+    report = load_report(lab)
+    if report is not None:
+        console.print()
+        print_report(console, report)
 
 
 def summary(console, lab) -> None:
