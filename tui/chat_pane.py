@@ -317,6 +317,10 @@ class ChatPane(StepPane):
         except Exception as exc:  # noqa: BLE001 - shown on screen
             self.post_message(self.LoadFailed(f"{type(exc).__name__}: {exc}"))
             return
+        try:
+            chat.write_app(lab)  # the lab's app.py beside the model, to run without the wizard
+        except Exception as exc:  # noqa: BLE001 - the chat works without it
+            self.log.warning(f"app.py not written: {exc}")
         self.post_message(self.Loaded(session, time.perf_counter() - started, str(folder)))
 
     @on(Loaded)

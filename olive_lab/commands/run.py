@@ -79,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_OK
         report_skipped(console, lab, steps[:steps.index(pending)])
         code = follow_run(console, handle, args.verbose)
+    if code == EXIT_OK and "optimize" in steps:
+        from olive_lab.steps.chat import write_app
+
+        console.print(f"Wrote {lab.workspace.relative(write_app(lab))}: the lab's chat app (python app.py)")
     if code == EXIT_OK and not args.no_chat and "optimize" in steps:
         sample_chat(console, lab)
     if code == EXIT_OK and "evaluate" in steps:
