@@ -384,12 +384,14 @@ def change(report: dict, name: str) -> str:
     return f"{100 * (loss - base) / base:+.1f} %"
 
 
-STAGE_COLUMNS = ("stage", "loss", "vs base", "perplexity", "size", "first token", "tok/s")
+STAGE_COLUMNS = ("stage", "loss", "vs base", "ppl", "size", "TTFT", "tok/s")
+COLUMNS_LEGEND = "ppl: perplexity (e^loss); TTFT: time to first token; tok/s: decode speed; lower loss is better"
 
 
 def stage_cells(report: dict, stage: dict) -> tuple[str, ...]:
     """One stage as the table's cells (the markdown report and the wizard show the same words)."""
-    ttft = f"{stage['ttft_ms']:.0f} ms" if stage.get("ttft_ms") is not None else "–"
+    ms = stage.get("ttft_ms")
+    ttft = "–" if ms is None else f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
     speed = f"{stage['tokens_per_s']:.1f}" if stage.get("tokens_per_s") is not None else "–"
     return (stage["label"], fmt(stage["loss"]), change(report, stage["name"]) or "–", fmt(stage["perplexity"], 2),
             fmt_size(stage["size_bytes"]), ttft, speed)
@@ -409,7 +411,7 @@ def render_markdown(report: dict) -> str:
         "",
         f"Held-out set: {held['source']}; {held['rows_scored']} rows scored "
         f"({held['answer_tokens_scored']} answer tokens, prompts rendered with {report['template']} and masked). "
-        f"Loss: mean negative log-likelihood per answer token; perplexity = e^loss; lower is better.",
+        f"Loss: mean negative log-likelihood per answer token; {COLUMNS_LEGEND}.",
         f"Limits: at most {report['limits']['max_rows']} rows, {report['limits']['answer_prompts']} answers of up to "
         f"{report['limits']['answer_tokens']} new tokens (greedy). Took {report['seconds']['total_s']:.0f} s on "
         f"{report['device']}.",

@@ -124,3 +124,22 @@ def test_a_quantized_model_torch_cannot_run_is_reported_plainly(cpu_lab, tmp_pat
     assert stages["quantized"].loss is None
     assert stages["quantized"].note.startswith("cannot be evaluated with PyTorch on cpu here (")
     assert stages["base"].loss and stages["tuned"].loss
+
+
+@pytest.mark.slow
+def test_the_real_cpu_lab_evaluation_shows_what_fine_tuning_bought(request):
+    """Issue 13 item 8 on SmolLM2: runs once the `real_cpu_lab` fixture (branch issue13a) is merged."""
+    try:
+        lab = request.getfixturevalue("real_cpu_lab")
+    except pytest.FixtureLookupError:
+        pytest.skip("needs the real_cpu_lab fixture (SmolLM2 end to end), not merged yet")
+    report = report_of(getattr(lab, "workdir", lab))
+    stages = by_name(report)
+    assert "no held-out split yet" not in report["heldout"]["source"], "scored on the data step's held-out split"
+    assert stages["tuned"]["loss"] <= 0.8 * stages["base"]["loss"], "issue 13: the adapter lowers it by >= 20 %"
+    assert stages["onnx_adapter"]["loss"] < stages["onnx"]["loss"]
+    assert stages["onnx"]["loss"] == pytest.approx(stages["base"]["loss"], rel=0.15), "int4 costs a little"
+    for answer in report["answers"]:
+        assert len(answer["adapter_off"].split()) >= 5 and len(answer["adapter_on"].split()) >= 5, "words"
+    assert any(a["adapter_off"] != a["adapter_on"] for a in report["answers"])
+    assert report["seconds"]["total_s"] < 90

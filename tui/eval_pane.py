@@ -92,14 +92,14 @@ class EvalPane(RunPane):
     # --- drawing ------------------------------------------------------------------------------------------------
 
     def show_report(self, report: dict) -> None:
-        from olive_lab.steps.evaluate import stage_cells
+        from olive_lab.steps.evaluate import COLUMNS_LEGEND, stage_cells
 
         held = report["heldout"]
         summary = Text()
         summary.append(f"{held['rows_scored']} held-out rows", style="bold")
         summary.append(f" ({held['answer_tokens_scored']} answer tokens) · {report['seconds']['total_s']:.0f} s · "
                        f"{report['created']}\n")
-        summary.append(f"Held-out set: {held['source']}. Lower loss is better.", style="dim")
+        summary.append(f"Held-out set: {held['source']}.\n{COLUMNS_LEGEND}.", style="dim")
         self.query_one("#eval-summary", Static).update(summary)
         table = self.query_one("#eval-stages", DataTable)
         table.clear()

@@ -60,7 +60,7 @@ def print_report(console, report: dict) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from olive_lab.steps.evaluate import STAGE_COLUMNS, one_line, stage_cells
+    from olive_lab.steps.evaluate import COLUMNS_LEGEND, STAGE_COLUMNS, one_line, stage_cells
 
     held = report["heldout"]
     table = Table(title=f"Evaluation · {held['rows_scored']} held-out rows · {report['seconds']['total_s']:.0f} s",
@@ -70,7 +70,7 @@ def print_report(console, report: dict) -> None:
     for stage in report["stages"]:
         table.add_row(*stage_cells(report, stage))
     console.print(table)
-    console.print(Text(f"Held-out set: {held['source']}", style="dim"))
+    console.print(Text(f"Held-out set: {held['source']}\n{COLUMNS_LEGEND}", style="dim"))
     for stage in report["stages"]:
         if stage.get("note"):
             console.print(Text(f"{stage['label']}: {stage['note']}", style="dim"))

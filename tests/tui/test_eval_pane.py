@@ -7,6 +7,7 @@ import json
 import pytest
 
 from conftest import app_for, ready, screen_text, wait_for
+from test_snapshots import settle, snap_app, snap_lab  # noqa: F401 - snap_lab is a fixture
 
 
 def table_labels(app) -> list[str]:
@@ -61,3 +62,46 @@ def test_loss_bars_scale_to_the_highest_loss_and_name_what_was_not_scored():
     lines = text.splitlines()
     assert lines[1].count("█") == 20 and lines[2].count("█") == 10
     assert lines[3].startswith("quant") and "not scored" in lines[3]
+
+
+# --- snapshot: a fixed report, so the picture only changes when the pane does ------------------------------------
+
+FIXED_REPORT = {
+    "version": 1, "created": "2027-01-15T08:00:00Z", "profile": "cpu", "model": "tiny", "device": "cpu",
+    "template": "the lab's Phi-3 template",
+    "heldout": {"source": "the last 30 of 299 rows of data_sample_travel.jsonl", "rows_available": 30,
+                "rows_scored": 24, "answer_tokens_scored": 1670},
+    "limits": {"max_rows": 24, "answer_prompts": 3, "answer_tokens": 48}, "onnx_logits": True,
+    "stages": [
+        {"name": "base", "label": "base model", "path": "models/tiny-phi3", "size_bytes": 2_400_000, "loss": 3.884,
+         "perplexity": 48.6, "tokens": 1670, "ttft_ms": None, "tokens_per_s": None, "note": ""},
+        {"name": "quantized", "label": "quantized (RTN int4)", "path": "models/phi/rtn/model",
+         "size_bytes": 1_300_000, "loss": None, "perplexity": None, "tokens": 0, "ttft_ms": None,
+         "tokens_per_s": None, "note": "cannot be evaluated with PyTorch on cpu here (example)"},
+        {"name": "tuned", "label": "base + adapter (LoRA)", "path": "models/phi/ft/adapter", "size_bytes": 400_000,
+         "loss": 3.245, "perplexity": 25.7, "tokens": 1670, "ttft_ms": None, "tokens_per_s": None, "note": ""},
+        {"name": "onnx", "label": "int4 ONNX, adapter off", "path": "models/phi/onnx-ao", "size_bytes": 1_200_000,
+         "loss": 3.95, "perplexity": 51.9, "tokens": 1670, "ttft_ms": 41.0, "tokens_per_s": 59.2, "note": ""},
+        {"name": "onnx_adapter", "label": "int4 ONNX, adapter on", "path": "models/phi/onnx-ao/a",
+         "size_bytes": 86_000, "loss": 3.31, "perplexity": 27.4, "tokens": 1670, "ttft_ms": 80.0,
+         "tokens_per_s": 27.5, "note": ""},
+    ],
+    "answers": [{"prompt": "What should I see in Kyoto?", "reference": "Fushimi Inari at dawn.",
+                 "adapter_off": "Kyoto is a city steeped in tradition.",
+                 "adapter_on": "Visit the Kiyomizu-dera temple, then walk the Philosopher's Path."}],
+    "notes": [], "seconds": {"total_s": 41.0},
+}
+
+
+def test_eval_pane_snapshot(snap_lab, snap_compare):
+    (snap_lab / "reports").mkdir()
+    (snap_lab / "reports" / "eval.json").write_text(json.dumps(FIXED_REPORT))
+
+    async def run_before(pilot):
+        app = pilot.app
+        await settle(pilot, app)
+        app.show_step("evaluate")
+        await wait_for(pilot, lambda: app.pane("evaluate").report is not None)
+        await pilot.pause(0.2)
+
+    assert snap_compare(snap_app(), terminal_size=(100, 40), run_before=run_before)
