@@ -15,15 +15,20 @@ def table_labels(app) -> list[str]:
     return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
 
 
+async def eval_pane_with_report(pilot, app):
+    await ready(pilot, app)
+    app.show_step("evaluate")
+    pane = app.pane("evaluate")
+    await wait_for(pilot, lambda: pane.report is not None)
+    return pane
+
+
 @pytest.mark.slow
 async def test_the_eval_pane_shows_every_stage_of_the_lab_report(lab_copy):
     report = json.loads((lab_copy / "reports" / "eval.json").read_text())
     app = app_for(lab_copy)
     async with app.run_test(size=(100, 40)) as pilot:
-        await ready(pilot, app)
-        app.show_step("evaluate")
-        pane = app.pane("evaluate")
-        await wait_for(pilot, lambda: pane.report is not None)
+        await eval_pane_with_report(pilot, app)
         assert table_labels(app) == [s["label"] for s in report["stages"]]
         assert app.query_one("#evaluate-tabs").active == "evaluate-report"
         await pilot.pause()
@@ -40,10 +45,7 @@ async def test_the_eval_pane_shows_every_stage_of_the_lab_report(lab_copy):
 async def test_f9_evaluates_again_and_the_pane_shows_the_new_report(lab_copy):
     app = app_for(lab_copy)
     async with app.run_test(size=(100, 40)) as pilot:
-        await ready(pilot, app)
-        app.show_step("evaluate")
-        pane = app.pane("evaluate")
-        await wait_for(pilot, lambda: pane.report is not None)
+        pane = await eval_pane_with_report(pilot, app)
         before = pane.report_mtime
         await pilot.press("f9")  # done already: F9 is "run again"
         await wait_for(pilot, lambda: pane.run_status == "running", 30)
