@@ -265,11 +265,15 @@ def run_torch(ev: Evaluation, examples: list[Example]) -> None:
     tuned = ev.stage("tuned", "base + adapter (LoRA)", adapter_dir, size_of(adapter_dir))
     tuned.note = "size: the adapter alone"
     say("phase", "scoring base + adapter")
-    if lab.profile.finetune_on_quantized:
-        base = load_causal_lm(lab.ft_dir / "model", device, dtype)
-        tuned.note += "; trained on the quantized model, scored on it"
     from peft import PeftModel
 
+    if lab.profile.finetune_on_quantized:  # the adapter belongs to the model it was trained on (AWQ on a GPU)
+        tuned.note += "; trained on the quantized model, scored on it"
+        try:
+            base = load_causal_lm(lab.ft_dir / "model", device, dtype)
+        except Exception as exc:  # noqa: BLE001 - reported, not fatal, as for the quantized stage
+            tuned.note = f"cannot be evaluated with PyTorch on {device} here ({why_not(exc)}); see the ONNX rows"
+            return
     model = PeftModel.from_pretrained(base, str(adapter_dir)).eval()
     tuned.score(*torch_nll(model, examples, "base + adapter"))
 
