@@ -11,7 +11,7 @@ import importlib
 import sys
 
 #: Subcommand modules under olive_lab.commands, in the order `--help` lists them.
-COMMANDS = ("check", "data", "run", "status", "cancel", "command", "chat", "upload", "setup", "bundle", "serve")
+COMMANDS = ("check", "data", "run", "eval", "status", "cancel", "command", "chat", "upload", "setup", "bundle", "serve")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED, EXIT_CANCELLED = 0, 1, 2, 3, 130
 
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="olive-lab",
         description="Optimize a model for on-device inference with Olive: check, data, quantize, fine-tune, "
-                    "optimize, chat, upload. With no command, opens the wizard.",
+                    "optimize, evaluate, chat, upload. With no command, opens the wizard.",
     )
     from . import __version__
 

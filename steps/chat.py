@@ -87,11 +87,15 @@ class ChatSession:
                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, stop: threading.Event | None = None,
                  ) -> Iterator[str]:
         """Stream the reply's text. `max_length` counts the prompt too, so it is prompt + new tokens."""
+        yield from self.generate_ids(self.prompt_ids(messages), use_adapter, max_new_tokens, stop)
+
+    def generate_ids(self, ids, use_adapter: bool = True, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                     stop: threading.Event | None = None) -> Iterator[str]:
+        """Stream the reply to prompt token ids already rendered (the evaluate step renders its own prompts)."""
         import onnxruntime_genai as og
 
         if use_adapter and not self.has_adapter:
             raise ValueError(f"No adapter: {self.folder / ADAPTER_FILE} is missing.")
-        ids = self.prompt_ids(messages)
         check_lengths(len(ids), max_new_tokens, self.folder)
         params = og.GeneratorParams(self._model)
         params.set_search_options(max_length=len(ids) + max_new_tokens)
@@ -125,6 +129,24 @@ class ChatSession:
                 stopped=stopped, seconds=end - started)
             del generator
 
+    def logits(self, ids, use_adapter: bool = True):
+        """The model's logits at every position of `ids` (numpy, [len(ids), vocab]): one prefill, no generation.
+
+        onnxruntime-genai 0.14 returns the whole prompt's logits from `get_output("logits")` after
+        `append_tokens`, which is what scoring a held-out answer needs.
+        """
+        import onnxruntime_genai as og
+
+        params = og.GeneratorParams(self._model)
+        params.set_search_options(max_length=len(ids) + 1)
+        generator = og.Generator(self._model, params)
+        if use_adapter:
+            generator.set_active_adapter(self._adapters, ADAPTER_NAME)
+        generator.append_tokens(ids)
+        out = generator.get_output("logits")
+        del generator
+        return out.reshape(-1, out.shape[-1])
+
     def reply(self, prompt: str, use_adapter: bool = True, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> str:
         """A whole reply to one user message (for the headless CLI and tests)."""
         return "".join(self.generate([{"role": "user", "content": prompt}], use_adapter, max_new_tokens))
@@ -139,6 +161,117 @@ def check_lengths(prompt_tokens: int, max_new_tokens: int, folder: Path) -> None
         raise ValueError(f"A reply of {max_new_tokens} tokens is not possible: ask for at least 1.")
     if problem := prompt_too_long(prompt_tokens, max_new_tokens, context_length(folder)):
         raise ValueError(problem)
+
+
+APP_FILE = "app.py"
+
+#: The lab's app.py for onnxruntime-genai 0.14 (`write_app` fills MODEL_DIR and PROMPT_FORMAT). Kept free of
+#: Olive Lab imports: it is what a learner copies to a laptop next to the model folder.
+APP_TEMPLATE = '''"""Chat with the travel assistant built by Olive Lab: the int4 ONNX model and its LoRA adapter, in onnxruntime-genai.
+
+    python app.py                      # chat, adapter on (empty line or Ctrl+D ends)
+    python app.py --no-adapter         # the base model, without the fine-tuned adapter
+    python app.py --prompt "What should I see in Kyoto?"
+
+Each question is answered on its own, the way the adapter was trained (one question, one answer).
+Needs: pip install onnxruntime-genai==0.14.1
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import onnxruntime_genai as og
+
+MODEL_DIR = {model_dir}
+ADAPTER_FILE = MODEL_DIR / "{adapter_file}"
+ADAPTER_NAME = "{adapter_name}"
+#: The text the model was fine-tuned on, up to where its answer starts (None: the model's own chat template).
+PROMPT_FORMAT = {prompt_format!r}
+
+
+def render(tokenizer, question: str) -> str:
+    if PROMPT_FORMAT is not None:
+        return PROMPT_FORMAT.replace("{{prompt}}", question)
+    messages = json.dumps([{{"role": "user", "content": question}}])
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+
+
+def answer(model, tokenizer, adapters, question: str, max_new_tokens: int) -> str:
+    ids = tokenizer.encode(render(tokenizer, question))
+    params = og.GeneratorParams(model)
+    params.set_search_options(max_length=len(ids) + max_new_tokens)  # max_length counts the prompt's tokens too
+    generator = og.Generator(model, params)
+    if adapters is not None:
+        generator.set_active_adapter(adapters, ADAPTER_NAME)
+    generator.append_tokens(ids)
+    stream = tokenizer.create_stream()
+    pieces = []
+    while not generator.is_done():
+        generator.generate_next_token()
+        piece = stream.decode(generator.get_next_tokens()[0])
+        print(piece, end="", flush=True)
+        pieces.append(piece)
+    print()
+    return "".join(pieces)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-adapter", action="store_true", help="answer without the LoRA adapter")
+    parser.add_argument("--prompt", help="answer this one question and exit")
+    parser.add_argument("--max-new-tokens", type=int, default=200, help="longest answer, in tokens")
+    args = parser.parse_args()
+    model = og.Model(str(MODEL_DIR))
+    tokenizer = og.Tokenizer(model)
+    adapters = None
+    if not args.no_adapter:
+        if not ADAPTER_FILE.is_file():
+            raise SystemExit(f"{{ADAPTER_FILE}} is missing: run with --no-adapter, or optimize with the adapter.")
+        adapters = og.Adapters(model)
+        adapters.load(str(ADAPTER_FILE), ADAPTER_NAME)
+    if args.prompt:
+        answer(model, tokenizer, adapters, args.prompt, args.max_new_tokens)
+        return
+    print(f"Model {{MODEL_DIR}}, adapter {{'off' if adapters is None else 'on'}}. Empty line or Ctrl+D ends.")
+    while True:
+        try:
+            question = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not question:
+            break
+        answer(model, tokenizer, adapters, question, args.max_new_tokens)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def app_script(lab: Lab) -> str:
+    """The lab's app.py: this lab's model folder (relative to the work folder when inside it) and prompt format."""
+    from .optimize import model_folder
+    from .template import TemplateError, for_model
+
+    folder = model_folder(lab)
+    relative = lab.workspace.relative(folder)
+    model_dir = (f"Path(__file__).resolve().parent / {relative!r}" if not Path(relative).is_absolute()
+                 else f"Path({relative!r})")
+    try:
+        template = for_model(lab.base_dir)
+    except TemplateError:  # no model folder yet: the ONNX model's own chat template, as the chat step uses
+        template = None
+    prompt_format = template.render_prompt("{prompt}") if template and template.kind == "lab" else None
+    return APP_TEMPLATE.format(model_dir=model_dir, adapter_file=ADAPTER_FILE, adapter_name=ADAPTER_NAME,
+                               prompt_format=prompt_format)
+
+
+def write_app(lab: Lab) -> Path:
+    """Write app.py into the work folder (the wizard and `olive-lab run` do, once the model is optimized)."""
+    path = lab.workspace.root / APP_FILE
+    path.write_text(app_script(lab), encoding="utf-8")
+    return path
 
 
 #: How often, at most, the model process sends what it has generated: twice per batch the wizard draws (10 a

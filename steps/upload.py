@@ -34,8 +34,8 @@ from typing import Callable, Iterator
 from urllib.parse import quote
 
 from .azure_auth import AzureLoginError, check_credential, login_error, make_credential
-from .azure_target import (EXPLICIT, HOW_TO_SET, AzureStepError, Resolved, ResolvedTarget, remember_secret,
-                           resolve_target, scrub, scrub_logs)
+from .azure_target import (AZURE_CLI, EXPLICIT, HOW_TO_SET, LABELS, AzureStepError, Resolved, ResolvedTarget,
+                           remember_secret, resolve_target, scrub, scrub_logs)
 
 __all__ = [
     "UploadRequest", "UploadResult", "upload", "validate_request", "check_model_folder", "resolve_target",
@@ -724,3 +724,19 @@ def record_upload(workspace, req: UploadRequest, *, result: UploadResult | None 
         state.advice = scrub(error.advice) if error else ""
         state.exit_code = error.exit_code if error else None
     state.save(workspace)
+
+
+def az_model_create(target: ResolvedTarget, folder: str, name: str = DEFAULT_NAME, version: str = "1",
+                    ) -> tuple[list[str], list[str]]:
+    """The lab's `az ml model create` argv with the values resolved here, and one note per value not found
+    (its place in the argv holds a <placeholder>). The subscription is given only when it is not the CLI's own."""
+    argv = ["az", "ml", "model", "create", "--name", name, "--version", version, "--path", folder]
+    notes = []
+    for key, flag in (("resource_group", "-g"), ("workspace", "-w"), ("subscription_id", "--subscription")):
+        value: Resolved = getattr(target, key)
+        if value.value is None:
+            notes.append(f"The {LABELS[key]} is not set: {HOW_TO_SET[key]}.")
+            argv += [flag, f"<{LABELS[key].replace(' ', '-')}>"]
+        elif not (key == "subscription_id" and value.source == AZURE_CLI):
+            argv += [flag, value.value]
+    return argv, notes

@@ -29,6 +29,7 @@ from .base import StepPane
 from .chat_pane import ChatPane
 from .check_pane import CheckPane
 from .data_pane import DataPane
+from .eval_pane import EvalPane
 from .feed import Feed, deliver, pump
 from .modals import Confirm, Help
 from .run_pane import RunPane
@@ -83,7 +84,8 @@ LETTERS = {
 class OliveLabApp(App):
     """`olive-lab` with no subcommand."""
 
-    CSS_PATH = [Path(__file__).with_name("app.tcss")]
+    CSS_PATH = [Path(__file__).with_name("app.tcss"), Path(__file__).with_name("eval_pane.tcss"),
+                Path(__file__).with_name("chat_pane.tcss")]
     TITLE = "Olive Lab"
     # ctrl+p is VS Code's Quick Open: the palette lives on F2 (passes through VS Code's terminal and SSH).
     COMMAND_PALETTE_BINDING = "f2"
@@ -97,6 +99,7 @@ class OliveLabApp(App):
         Binding("f7", "pane('copy')", "copy cmd", key_display="F7"),
         Binding("f7", "pane('adapter')", "adapter", key_display="F7"),
         Binding("f8", "pane('cancel')", "cancel", key_display="F8"),
+        Binding("f6", "pane('compare')", "compare", key_display="F6"),
         Binding("f8", "pane('stop')", "stop", key_display="F8"),
         Binding("f9", "pane('run')", "run", key_display="F9"),
         Binding("f9", "pane('retry')", "retry", key_display="F9"),
@@ -177,7 +180,8 @@ class OliveLabApp(App):
             with ContentSwitcher(id="panes", initial="pane-check"):
                 yield CheckPane()
                 # The hidden panes mount just after the first frame: the wizard shows up sooner.
-                for pane in (DataPane(), *(RunPane(step) for step in RUNNABLE), ChatPane(), UploadPane()):
+                run_panes = (EvalPane() if step == "evaluate" else RunPane(step) for step in RUNNABLE)
+                for pane in (DataPane(), *run_panes, ChatPane(), UploadPane()):
                     pane.display = False
                     yield Lazy(pane)
         yield Footer(compact=True, show_command_palette=False)
@@ -448,7 +452,7 @@ class OliveLabApp(App):
                 return False
         return True
 
-    PANE_ACTIONS = ("setup", "copy", "adapter", "cancel", "stop", "run", "retry", "rerun", "recheck", "reread", "load",
+    PANE_ACTIONS = ("setup", "copy", "adapter", "compare", "cancel", "stop", "run", "retry", "rerun", "recheck", "reread", "load",
                     "upload", "view", "page_prev", "page_next")
 
     def update_keys(self) -> None:

@@ -1,4 +1,6 @@
-"""Chat with the optimized model in onnxruntime-genai: streamed replies, the LoRA adapter on or off, stop, stats.
+"""Chat with the optimized model in onnxruntime-genai: streamed replies, the LoRA adapter on or off or both, stats.
+
+Compare mode (F6) answers each prompt twice, on its own, with the adapter off and then on, streamed side by side.
 
 The model runs in its own process (`ChatProcess`), started by a thread worker. Each reply is read from that
 process by a thread worker that appends text pieces to a `ReplyBuffer` and posts a message at most `UI_RATE`
@@ -264,6 +266,11 @@ class ChatPane(StepPane):
         self._buffer: ReplyBuffer | None = None
         self._blink = True
         self.replies = 0
+        #: Compare mode (F6): each prompt is answered on its own twice, adapter off then on, side by side.
+        self.compare = False
+        self._legs: list[tuple[Bubble, bool]] = []
+        self._turn_messages: list[dict] = []
+        self._turn_compare = False
 
     def compose(self):
         yield self.title_widget("Chat with the model")
@@ -310,6 +317,10 @@ class ChatPane(StepPane):
         except Exception as exc:  # noqa: BLE001 - shown on screen
             self.post_message(self.LoadFailed(f"{type(exc).__name__}: {exc}"))
             return
+        try:
+            chat.write_app(lab)  # the lab's app.py beside the model, to run without the wizard
+        except Exception as exc:  # noqa: BLE001 - the chat works without it
+            self.log.warning(f"app.py not written: {exc}")
         self.post_message(self.Loaded(session, time.perf_counter() - started, str(folder)))
 
     @on(Loaded)
@@ -346,9 +357,12 @@ class ChatPane(StepPane):
         text.append(" · adapter ")
         if self.session is not None and not self.session.has_adapter:
             text.append("none in this model", style="yellow")
+        elif self.compare:
+            text.append("OFF and ON side by side", style="bold green")
+            text.append(" (compare, F6 ends; each prompt on its own)", style="dim")
         else:
             text.append("ON" if self.use_adapter else "OFF", style="bold green" if self.use_adapter else "bold")
-            text.append(" (F7)", style="dim")
+            text.append(" (F7; F6 compares)", style="dim")
         if self.last_stats is not None:
             text.append("\n")
             text.append(stats_line(self.last_stats), style="cyan")
@@ -374,27 +388,41 @@ class ChatPane(StepPane):
 
     def send(self, prompt: str) -> None:
         log = self._log
-        self.messages.append({"role": "user", "content": prompt})
-        tag = "adapter on" if self.use_adapter else "adapter off"
-        self._reply = Bubble("assistant", tag=tag, streaming=True)
-        mounted = log.mount_all([Bubble("user", prompt), self._reply])
+        if self.compare:
+            # One prompt without the conversation before it, so the two answers differ by the adapter alone.
+            replies = [Bubble("assistant", tag="adapter off", streaming=True),
+                       Bubble("assistant", tag="adapter on", streaming=True)]
+            mounted = log.mount_all([Bubble("user", prompt), Horizontal(*replies, classes="chat-compare")])
+            self._legs = list(zip(replies, (False, True)))
+            self._turn_messages = [{"role": "user", "content": prompt}]
+        else:
+            self.messages.append({"role": "user", "content": prompt})
+            reply = Bubble("assistant", tag="adapter on" if self.use_adapter else "adapter off", streaming=True)
+            mounted = log.mount_all([Bubble("user", prompt), reply])
+            self._legs = [(reply, self.use_adapter)]
+            self._turn_messages = list(self.messages)
         log.anchor()  # a new question brings the end of the conversation back into view
-        self._buffer = ReplyBuffer()
+        self._turn_compare = self.compare
         self.stop_event = threading.Event()
         self.generating = True
         # A steady cursor while the reply streams: a blink is a repaint twice a second, taken from the model.
         field = self.query_one("#chat-input", Input)
         self._blink, field.cursor_blink = field.cursor_blink, False
         self._show_status()
-        self.call_next(self._start, mounted, self.session, list(self.messages), self.use_adapter, self.stop_event,
-                       self._buffer)
+        self.call_next(self._start, mounted)
 
-    async def _start(self, mounted, session, messages, use_adapter: bool, stop: threading.Event,
-                     buffer: ReplyBuffer) -> None:
+    async def _start(self, mounted) -> None:
         # Generate once the new bubbles are mounted and laid out: that layout is the dearest frame of a reply,
         # and on a small machine the UI's work during generation takes cores from the model.
         await mounted
-        self.call_after_refresh(self._generate, session, messages, use_adapter, stop, buffer)
+        self.call_after_refresh(self._next_leg)
+
+    def _next_leg(self) -> None:
+        """Stream the next pending answer of this turn. Compare mode's two answers come one after the other: on
+        the same cores at once, each would run at half speed and its tokens/s would say nothing."""
+        self._reply, use_adapter = self._legs.pop(0)
+        self._buffer = ReplyBuffer()
+        self._generate(self.session, self._turn_messages, use_adapter, self.stop_event, self._buffer)
 
     @work(thread=True, exclusive=True, group="chat", exit_on_error=False)
     def _generate(self, session, messages, use_adapter: bool, stop: threading.Event, buffer: ReplyBuffer) -> None:
@@ -422,16 +450,24 @@ class ChatPane(StepPane):
             return
         reply = self._reply
         reply.text += message.buffer.take()
-        self.messages.append({"role": "assistant", "content": reply.text})
-        self.generating = False
-        self.reply_shown_at = time.perf_counter()
-        self.replies += 1
-        self.last_stats = message.stats
         if message.error:
             reply.stats = f"✗ {message.error}"
         elif message.stats is not None:
             reply.stats = stats_line(message.stats)
         reply.finish()
+        self.last_stats = message.stats
+        if self._legs and not message.error and not self.stop_event.is_set():
+            self._next_leg()
+            return
+        for unanswered, _ in self._legs:  # stopped (or failed) before its turn
+            unanswered.stats = "not answered: stopped" if not message.error else "not answered"
+            unanswered.finish()
+        self._legs = []
+        if not self._turn_compare:
+            self.messages.append({"role": "assistant", "content": reply.text})
+        self.generating = False
+        self.reply_shown_at = time.perf_counter()
+        self.replies += 1
         self.query_one("#chat-input", Input).cursor_blink = self._blink
         self._show_status()
         self.app.update_keys()
@@ -463,8 +499,22 @@ class ChatPane(StepPane):
 
     # --- keys ---------------------------------------------------------------------------------------------------
 
+    def set_compare(self, on_: bool) -> None:
+        """Compare mode on or off (not while a reply streams: its other half would be lost)."""
+        if self.generating or (on_ and not (self.session is not None and self.session.has_adapter)):
+            return
+        self.compare = on_
+        self._show_status()
+        self.app.update_keys()
+
     def can(self, action: str):
+        if action == "compare":
+            if self.session is None:
+                return False
+            return True if self.session.has_adapter else None  # steady while a reply streams (see "stop")
         if action == "adapter":
+            if self.compare:
+                return None
             return True if (self.session is None or self.session.has_adapter) else None
         if action == "stop":
             # Always shown once the model is loaded: changing the footer while a reply streams costs the reply.
@@ -474,7 +524,9 @@ class ChatPane(StepPane):
         return False
 
     def do(self, action: str) -> None:
-        if action == "adapter":
+        if action == "compare":
+            self.set_compare(not self.compare)
+        elif action == "adapter":
             self.set_adapter(not self.use_adapter)
         elif action == "stop" and self.stop_event is not None:
             self.stop_event.set()

@@ -52,6 +52,7 @@ Keys (chosen to pass through VS Code's terminal and plain SSH):
   F9 / r      run the step (and the earlier ones still to do) / retry / re-check / upload
   F8 / x      cancel the running step (asks first) · in chat: stop the reply
   F7 / c      copy the step's Olive command · in chat: adapter on/off
+  F6          in chat: compare, the adapter off and on side by side for each prompt
   v           a step's About / Run views          [ ]   previous / next page of samples
   End         follow the end of the log again      F10 / q / ctrl+q   quit
 The one-letter keys work where nothing can be typed: in the chat and upload panes, use the F-keys.

@@ -28,7 +28,8 @@ from .util import fmt_duration, fmt_expected, fmt_gb, rel
 LOG_LINES = 5000
 
 #: The pane's own words where the plan's title is long.
-TITLES = {"model": "Base model", "quantize": "Quantize", "finetune": "Fine-tune", "optimize": "Optimize"}
+TITLES = {"model": "Base model", "quantize": "Quantize", "finetune": "Fine-tune", "optimize": "Optimize",
+          "evaluate": "Evaluate"}
 
 
 class RunPane(StepPane):
@@ -105,6 +106,11 @@ class RunPane(StepPane):
                                          classes="loss-label", markup=False)
                     yield Static("", id=f"{self.step}-failure", classes="failure", markup=False)
                     yield LogView(max_lines=LOG_LINES, id=f"{self.step}-log", classes="log")
+            yield from self.extra_tabs()
+
+    def extra_tabs(self):
+        """More tabs after About and Run (the evaluate pane's report)."""
+        return ()
 
     def on_mount(self) -> None:
         self.query_one(f"#{self.step}-progress-row", ProgressRow).clear()

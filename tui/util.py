@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 #: The rows of the step list, in order (the `model` step builds or fetches the base model).
-STEPS = ("check", "data", "model", "quantize", "finetune", "optimize", "chat", "upload")
-RUNNABLE = ("model", "quantize", "finetune", "optimize")
+STEPS = ("check", "data", "model", "quantize", "finetune", "optimize", "evaluate", "chat", "upload")
+RUNNABLE = ("model", "quantize", "finetune", "optimize", "evaluate")
 
 LABELS = {
     "check": "check",
@@ -17,6 +17,7 @@ LABELS = {
     "quantize": "quantize",
     "finetune": "finetune",
     "optimize": "optimize",
+    "evaluate": "evaluate",
     "chat": "chat",
     "upload": "upload",
 }

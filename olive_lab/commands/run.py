@@ -13,7 +13,7 @@ PIPE_GRACE_S = 0.5
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run the lab's steps headless (model, quantize, finetune, optimize, chat)",
+    p = sub.add_parser("run", help="run the lab's steps headless (model, quantize, finetune, optimize, evaluate, chat)",
                        description="Run the lab's steps in order. Steps whose inputs did not change are skipped. "
                                    "The run continues if this terminal goes away; `olive-lab status --follow` "
                                    "re-attaches.")
@@ -92,8 +92,14 @@ def _run(console, args: argparse.Namespace) -> int:
         report_skipped(console, lab, steps[:steps.index(pending)])
         code = follow_run(console, handle, args.verbose)
     try:
-        if code == EXIT_OK and not args.no_chat and steps[-1] == "optimize":
+        if code == EXIT_OK and "optimize" in steps:
+            from olive_lab.steps.chat import write_app
+
+            console.print(f"Wrote {lab.workspace.relative(write_app(lab))}: the lab's chat app (python app.py)")
+        if code == EXIT_OK and not args.no_chat and "optimize" in steps:
             sample_chat(console, lab)
+        if code == EXIT_OK and "evaluate" in steps:
+            show_evaluation(console, lab)
         summary(console, lab)
     except BrokenPipeError:
         pass  # the reader is gone (`| head`, or Ctrl+C ended `| tee`): the run's result stands
@@ -227,6 +233,16 @@ def sample_chat(console, lab) -> None:
         shown = " ".join(reply.split())[:300] or f"(only line breaks and spaces: {reply[:12]!r}...)"
         console.print(f"  [cyan]{label}[/] [dim]({stats.tokens} tokens, {speed})[/]: ", end="")
         console.print(shown, markup=False)
+
+
+def show_evaluation(console, lab) -> None:
+    from olive_lab.commands.eval import print_report
+    from olive_lab.steps.evaluate import load_report
+
+    report = load_report(lab)
+    if report is not None:
+        console.print()
+        print_report(console, report)
 
 
 def summary(console, lab) -> None:

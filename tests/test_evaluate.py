@@ -1,0 +1,145 @@
+"""The evaluate step on the real tiny lab: torch, peft and onnxruntime-genai run for real, nothing is mocked.
+
+`cpu_lab` (tests/conftest.py) runs `olive-lab run`, which ends with the evaluate step, so its report is already in
+the session's lab; the tests here read it as a user would, and call the step's parts on copies of that lab.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import olive_lab
+
+STAGES = ("base", "quantized", "tuned", "onnx", "onnx_adapter")
+
+
+def report_of(workdir) -> dict:
+    return json.loads((workdir / "reports" / "eval.json").read_text(encoding="utf-8"))
+
+
+def by_name(report: dict) -> dict:
+    return {s["name"]: s for s in report["stages"]}
+
+
+@pytest.mark.slow
+def test_the_lab_run_ends_with_an_evaluation_of_every_stage(cpu_lab):
+    report = report_of(cpu_lab.workdir)
+    stages = by_name(report)
+    assert tuple(stages) == STAGES
+    for stage in stages.values():
+        assert stage["loss"] > 0 and stage["perplexity"] > 1, stage
+        assert stage["size_bytes"] > 0, stage
+        assert stage["tokens"] == report["heldout"]["answer_tokens_scored"] > 0
+    # The same tokens scored by torch and by onnxruntime-genai's logits: int4 moves the loss only a little.
+    assert stages["onnx"]["loss"] == pytest.approx(stages["base"]["loss"], rel=0.03)
+    assert stages["onnx_adapter"]["loss"] == pytest.approx(stages["tuned"]["loss"], rel=0.03)
+    assert stages["tuned"]["loss"] < stages["base"]["loss"], "the adapter was trained on this data"
+    assert stages["quantized"]["size_bytes"] < stages["base"]["size_bytes"]
+    for name in ("onnx", "onnx_adapter"):
+        assert stages[name]["tokens_per_s"] > 0 and stages[name]["ttft_ms"] > 0
+    assert len(report["answers"]) == 3
+    assert all(a["adapter_off"] and a["adapter_on"] is not None for a in report["answers"])
+    assert any(a["adapter_off"] != a["adapter_on"] for a in report["answers"])
+    markdown = (cpu_lab.workdir / "reports" / "eval.md").read_text(encoding="utf-8")
+    assert "| base + adapter (LoRA) |" in markdown and "adapter on:" in markdown
+    assert "Evaluation" in cpu_lab.result.stdout and "int4 ONNX, adapter on" in cpu_lab.result.stdout
+
+
+@pytest.mark.slow
+def test_eval_json_prints_the_report_without_running_again(cpu_lab):
+    result = olive_lab("eval", "--json", "--workdir", str(cpu_lab.workdir), timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout) == report_of(cpu_lab.workdir)
+    shown = olive_lab("eval", "--workdir", str(cpu_lab.workdir), timeout=120)
+    assert shown.returncode == 0 and "perplexity" in shown.stdout and "reports/eval.md" in shown.stdout
+
+
+def test_eval_before_the_lab_says_what_is_missing(tmp_path):
+    result = olive_lab("eval", "--profile", "cpu", "--workdir", str(tmp_path))
+    assert result.returncode == 3
+    assert "is missing: run the step that makes it first" in result.stdout
+    assert "olive-lab run" in result.stdout
+
+
+def test_verify_names_the_report_and_what_is_wrong_with_it(tmp_path):
+    from olive_lab.steps import evaluate, pipeline
+
+    lab = pipeline.load_lab(tmp_path, "cpu")
+    assert "reports/eval.json does not exist yet" in evaluate.verify(lab)[0]
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "eval.json").write_text("{not json")
+    assert "is not valid JSON" in evaluate.verify(lab)[0]
+    (tmp_path / "reports" / "eval.json").write_text('{"stages": []}')
+    assert "has no stages" in evaluate.verify(lab)[0]
+
+
+def test_the_held_out_set_is_the_end_of_the_dataset_until_there_is_a_split(tmp_path):
+    from olive_lab.steps import evaluate, pipeline
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"q{i}", "response": f"a{i}"}) + "\n" for i in range(40)))
+    lab = pipeline.load_lab(tmp_path, "cpu", data=str(data))
+    rows, source = evaluate.heldout_rows(lab)
+    assert [r["prompt"] for r in rows] == ["q36", "q37", "q38", "q39"]
+    assert "last 4 of 40 rows" in source and "saw them too" in source
+
+
+def test_a_prompt_is_masked_exactly_and_rendered_by_the_models_template(tiny_model):
+    from transformers import AutoTokenizer
+
+    from olive_lab.steps.evaluate import encode
+    from olive_lab.steps.template import for_model
+
+    template = for_model(tiny_model)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    ex = encode(tokenizer, template, {"prompt": "Where to eat in Oslo?", "response": "Try the harbour."})
+    assert tokenizer.decode(list(ex.ids[:ex.prompt_len])).endswith("<|assistant|>\n")
+    assert "Oslo" in tokenizer.decode(list(ex.ids[:ex.prompt_len]))
+    assert tokenizer.decode(list(ex.ids[ex.prompt_len:]), skip_special_tokens=True).strip() == "Try the harbour."
+
+
+@pytest.mark.slow
+def test_a_quantized_model_torch_cannot_run_is_reported_plainly(cpu_lab, tmp_path):
+    """AWQ output (CUDA kernels) cannot run in torch on a CPU: the report says so and scores the rest."""
+    from olive_lab.steps import evaluate, pipeline
+
+    shutil.copytree(cpu_lab.workdir / "models", tmp_path / "models")
+    config = tmp_path / "models" / "phi" / "rtn" / "model" / "config.json"
+    data = json.loads(config.read_text())
+    data["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": 128, "version": "gemm"}
+    config.write_text(json.dumps(data))
+    lab = pipeline.load_lab(tmp_path, "cpu", str(tmp_path / "models" / "tiny-phi3"))
+    rows, _ = evaluate.heldout_rows(lab)
+    ev = evaluate.Evaluation(lab)
+    from transformers import AutoTokenizer
+
+    from olive_lab.steps.template import for_model
+
+    tokenizer = AutoTokenizer.from_pretrained(lab.base_dir)
+    evaluate.run_torch(ev, [evaluate.encode(tokenizer, for_model(lab.base_dir), r) for r in rows[:4]])
+    stages = {s.name: s for s in ev.stages}
+    assert stages["quantized"].loss is None
+    assert stages["quantized"].note.startswith("cannot be evaluated with PyTorch on cpu here (")
+    assert stages["base"].loss and stages["tuned"].loss
+
+
+@pytest.mark.slow
+def test_the_real_cpu_lab_evaluation_shows_what_fine_tuning_bought(request):
+    """Issue 13 item 8 on SmolLM2: runs once the `real_cpu_lab` fixture (branch issue13a) is merged."""
+    try:
+        lab = request.getfixturevalue("real_cpu_lab")
+    except pytest.FixtureLookupError:
+        pytest.skip("needs the real_cpu_lab fixture (SmolLM2 end to end), not merged yet")
+    report = report_of(getattr(lab, "workdir", lab))
+    stages = by_name(report)
+    assert "no held-out split yet" not in report["heldout"]["source"], "scored on the data step's held-out split"
+    assert stages["tuned"]["loss"] <= 0.8 * stages["base"]["loss"], "issue 13: the adapter lowers it by >= 20 %"
+    assert stages["onnx_adapter"]["loss"] < stages["onnx"]["loss"]
+    assert stages["onnx"]["loss"] == pytest.approx(stages["base"]["loss"], rel=0.15), "int4 costs a little"
+    for answer in report["answers"]:
+        assert len(answer["adapter_off"].split()) >= 5 and len(answer["adapter_on"].split()) >= 5, "words"
+    assert any(a["adapter_off"] != a["adapter_on"] for a in report["answers"])
+    assert report["seconds"]["total_s"] < 90
