@@ -2,7 +2,12 @@
 # Runs on the lent GPU machine (no network; wheels carried in .whl/). Not a test.
 #   bash bench/gpu_device_run.sh first   install, GPU check, setup, tiny faithful lab + evidence, then start the
 #                                        full-size benchmark detached (setsid) and follow it until ~560 s
-#   bash bench/gpu_device_run.sh wait    follow the detached full-size benchmark for up to ~560 s more; collect it
+#   bash bench/gpu_device_run.sh wait    follow the detached full-size benchmark for up to ~560 s more; collect it;
+#                                        keep .h14/a (first half of the SmolLM2 GGUF, if carried) in /tmp/smol
+#   bash bench/gpu_device_run.sh quality with .h14/b carried: join the GGUF, wait for the full run to end, then
+#                                        bench/awq_quality.py (AWQ settings: time and held-out perplexity)
+# SKIP_EVIDENCE=1 skips the tiny-size evidence runs (builder on AWQ + adapter directly; hybrid flow);
+# BARE_STEP=none skips the bare-command comparison of the full run.
 set -u
 MODE=${1:-first}
 R=$(pwd)   # the repo; CLI commands run from /tmp so that ./olive_lab does not shadow the installed package
@@ -52,7 +57,7 @@ if [ "$MODE" = first ]; then
   TINY_RC=$?
   cp /tmp/tiny.log "$OUT/bench-tiny.log"; cp /tmp/tiny/result.json "$OUT/bench-tiny.json" 2>/dev/null
   tail -30 /tmp/tiny.log
-  {
+  if [ "${SKIP_EVIDENCE:-0}" != 1 ]; then {
     echo "== evidence: the builder on the AWQ model + adapter directly ($(elapsed) s)"
     L=/tmp/tiny/lab/models/phi
     (cd /tmp/tiny && timeout 240 olive auto-opt -m $L/ft/model -a $L/ft/adapter --device cpu --provider CPUExecutionProvider \
@@ -61,11 +66,12 @@ if [ "$MODE" = first ]; then
     cp -r /tmp/tiny/lab /tmp/tiny/lab-hybrid
     (cd /tmp && OLIVE_LAB_GPU_FLOW=hybrid timeout 240 python3 -m olive_lab.cli run --only optimize -w /tmp/tiny/lab-hybrid 2>&1 | tail -25)
     echo "== done tiny part ($(elapsed) s), tiny rc=$TINY_RC"
-  } 2>&1 | tee "$OUT/tiny-extra.log"
+  } 2>&1 | tee "$OUT/tiny-extra.log"; fi
   (cd /tmp/tiny && tar czf "$OUT/tiny-lablogs.tar.gz" lab/logs lab/.olive-lab bench-logs lab/models/phi/onnx-ao/awq-onnx-report.json lab/models/phi/awq/awq-config.json 2>/dev/null)
   if [ "$TINY_RC" != 0 ] || [ "${SKIP_FULL:-0}" = 1 ]; then echo "not starting the full-size run"; exit $TINY_RC; fi
   echo "== starting the full-size benchmark detached ($(elapsed) s)"
-  setsid nohup python3 "$R/bench/gpu_lab.py" --work $FULL --size phi35mini --out $FULL/result.json > $FULL.log 2>&1 < /dev/null &
+  setsid nohup python3 "$R/bench/gpu_lab.py" --work $FULL --size phi35mini --bare-step "${BARE_STEP:-finetune}" \
+    --out $FULL/result.json > $FULL.log 2>&1 < /dev/null &
   sleep 5
   follow_full 555
   collect_full
@@ -73,9 +79,22 @@ if [ "$MODE" = first ]; then
 fi
 
 if [ "$MODE" = wait ]; then
+  [ -f .h14/a ] && mkdir -p /tmp/smol && cp .h14/a /tmp/smol/a && echo "kept .h14/a ($(stat -c %s .h14/a) bytes)"
   follow_full 560
   collect_full
   [ -f $FULL/result.json ] && cat $FULL/result.md
+  exit 0
+fi
+
+if [ "$MODE" = quality ]; then
+  mkdir -p /tmp/smol && cat /tmp/smol/a .h14/b > /tmp/smol/SmolLM2-135M-Instruct.Q4_1.gguf && ls -la /tmp/smol
+  follow_full 300
+  collect_full
+  [ -f $FULL/result.json ] && cat $FULL/result.md
+  echo "== AWQ settings on SmolLM2 ($(elapsed) s)"
+  (cd /tmp && python3 "$R/bench/awq_quality.py" --gguf /tmp/smol/SmolLM2-135M-Instruct.Q4_1.gguf --work /tmp/q \
+     --out "$OUT/awq-quality.json") 2>&1 | tee "$OUT/awq-quality.log" | grep -v -i warn
+  (cd /tmp/q && tar czf "$OUT/awq-logs.tar.gz" *.log) 2>/dev/null; ls "$OUT"
   exit 0
 fi
 echo "unknown mode $MODE"; exit 2

@@ -377,8 +377,9 @@ def render(r: dict) -> str:
                   f"Phases (start->first Olive record / Olive records / last record->end): wizard "
                   f"{b.get('phases_wizard')}, bare {b.get('phases_bare')}."]
     if (a := r.get("awq_onnx_report")):
-        lines += ["", f"AWQ ONNX: re-quantized vs AWQ {a.get('requantized_vs_awq', {}).get('codes_equal')}/"
-                      f"{a.get('requantized_vs_awq', {}).get('codes_total')} codes; final "
+        built = a.get("built_vs_awq") or a.get("requantized_vs_awq") or {}
+        lines += ["", f"AWQ ONNX ({a.get('build', 'builder int4 pass, then AWQ codes restored')}): as built vs AWQ "
+                      f"{built.get('codes_equal')}/{built.get('codes_total')} codes; final "
                       f"{a.get('final_vs_awq', {}).get('codes_equal')}/{a.get('final_vs_awq', {}).get('codes_total')} "
                       f"codes, scales {a.get('final_vs_awq', {}).get('scales_equal')}/"
                       f"{a.get('final_vs_awq', {}).get('scales_total')}; dequantize {a.get('dequantize', {}).get('seconds')} s, "

@@ -164,6 +164,13 @@ def rope_signature(config: dict) -> tuple:
             config.get("original_max_position_embeddings"))
 
 
+def needs_view(config: dict) -> bool:
+    """Whether transformers 4.x would read this config differently: a rope type or rope_theta that only
+    transformers 5's `rope_parameters` holds (4.x would fall back to default rope, or to rope_theta 10000)."""
+    theta_hidden = "rope_theta" not in config and "rope_theta" in (config.get("rope_parameters") or {})
+    return legacy_rope(config) is not None or theta_hidden
+
+
 def make_input_view(model: Path, view: Path, config: dict) -> Path:
     """`view/`: links to every file of `model`, with a config.json that transformers 4.x reads the same way."""
     shutil.rmtree(view, ignore_errors=True)
@@ -281,10 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     base_cfg = json.loads((model / "config.json").read_text(encoding="utf-8"))
     want_rope = rope_signature(base_cfg)
     source = model
-    if legacy_rope(base_cfg) is not None:
+    if needs_view(base_cfg):
         source = make_input_view(model, out / VIEW_DIR, base_cfg)
         say("note", f"config: {model.name}/config.json has rope_parameters only ({want_rope[0]}); transformers 4.x "
-                    f"would drop it, so AWQ reads {source} (legacy rope_scaling added; the base is unchanged)")
+                    f"would drop it, so AWQ reads {source} (legacy rope_scaling/rope_theta added; the base is "
+                    f"unchanged)")
     else:
         shutil.rmtree(out / VIEW_DIR, ignore_errors=True)
 

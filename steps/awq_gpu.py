@@ -52,7 +52,8 @@ class GpuResidentQuantizer(AwqQuantizer):
         groups = weight.view(-1, self.group_size).abs()
         w_mean = (groups / (groups.amax(dim=1, keepdim=True) + 1e-6)).view(weight.shape).mean(0)
         del weight, groups
-        x_mean = inp.abs().view(-1, inp.shape[-1]).float().mean(0).to(inp.dtype)
+        flat = inp.abs().view(-1, inp.shape[-1])
+        x_mean = (flat.float().sum(dim=0) / flat.shape[0]).to(inp.dtype)  # AutoAWQ's formula (fp32 sum / n)
         module_kwargs = self._sanitize_kwargs(kwargs, module2inspect)
         fp16_output = self._module_forward(inp, module2inspect, module_kwargs)
         fp16_output = fp16_output.clip(torch.finfo(fp16_output.dtype).min, torch.finfo(fp16_output.dtype).max)
@@ -79,7 +80,7 @@ class GpuResidentQuantizer(AwqQuantizer):
                 fc.weight.data = self.pseudo_quantize_tensor(fc.weight.data)[0] / view
             out = self._module_forward(x, module2inspect, kwargs)
             out = out.clip(torch.finfo(out.dtype).min, torch.finfo(out.dtype).max)
-            loss = (fp16_output - out).float().pow(2).mean().item()
+            loss = (fp16_output - out).float().pow(2).sum().item() / out.numel()  # AutoAWQ's `_compute_loss`
             if loss < best_error:
                 best_error, best_scales = loss, scales.clone()
             module2inspect.load_state_dict(org_sd)

@@ -9,15 +9,17 @@ torch module) and then calls `PeftModel.from_pretrained` on it, which fails (`'A
 float `nn.Linear`s. So this step gives the builder what it can take and then puts the AWQ weights back:
 
 1. dequantize: the AWQ checkpoint -> a float16 checkpoint with the same effective weights ((q - z) * s per group;
-   the layer norms already carry AWQ's folded scales; lm_head and embeddings are copied as they are);
-2. build: `olive auto-opt` (ModelBuilder int4 + ExtractAdapters) on that checkpoint with the adapter, its config
-   patched so the int4 layout is AWQ's: block size = AWQ group size, asymmetric (zero points), lm_head left
-   unquantized as in the AWQ model (AutoAWQ's `modules_to_not_convert`);
-3. restore: every quantized projection's MatMulNBits codes, scales and zero points are replaced by AWQ's own
-   (same layout, so only the bytes change; re-quantizing the dequantized weights reproduces them almost
-   everywhere, but not in groups whose codes do not span 0..15);
-4. verify: each quantized projection of the ONNX model is compared with the AWQ checkpoint (codes, scales,
-   zero points) and the adapter file and the LoRA inputs are checked.
+   the layer norms already carry AWQ's folded scales; lm_head and embeddings are copied as they are): the builder
+   needs a model it can load to lay out the graph;
+2. build: `olive run` of auto-opt's config (ModelBuilder int4 + ExtractAdapters) with that checkpoint and the
+   adapter, patched so the int4 layout is AWQ's (block size = AWQ group size, asymmetric), lm_head stays
+   unquantized as in the AWQ model, and the LoRA MatMuls stay float (`lora_node_names`: as int4 graph inputs they
+   halve chat speed with the adapter on). In that process the builder's own int4 pass (which quantizes every
+   float MatMul on the CPU) is replaced by `write_awq_matmuls`: each projection becomes a MatMulNBits made of
+   AWQ's own codes, scales and zero points, and its float weight is never computed;
+3. verify: each quantized projection of the ONNX model is compared with the AWQ checkpoint (codes, scales, zero
+   points); if any differs (e.g. Olive served a build from its cache, or `--requantize`), AWQ's bytes are
+   written over it and it is compared again; the adapter file and the LoRA inputs are checked.
 
 Output lines `[olive-lab] phase ...` / `[olive-lab] result ...` / `[olive-lab] error <kind>: ...` are for the runner.
 torch, safetensors and onnx are imported inside the functions that need them.
@@ -528,7 +530,9 @@ def olive_run_with_awq_codes(config_file: str, awq_dir: str) -> int:
     and the builder's quantizer runs only if a float MatMul it should quantize is left (none for the models the
     lab builds). ExtractAdapters and the rest run as Olive runs them."""
     from olive.cli.launcher import main as olive_main
-    from onnxruntime_genai.models.builders import base
+    from onnxruntime_genai.models import builder as base  # its `Model` is `builders.base.Model`: the models folder is
+    # on sys.path and the builder imports `builders` as a top-level package, a module other than
+    # onnxruntime_genai.models.builders.base (Olive patches it the same way, passes/onnx/model_builder.py)
 
     awq = Path(awq_dir)
     layers = load_awq_layers(awq, all_awq_modules(awq))

@@ -127,8 +127,10 @@ def plan_optimize(lab: Lab, explain: str, auto_opt_note: str) -> StepPlan:
                 "--adapter", str(ft / "adapter"), "--output", str(lab.onnx_dir))
         inputs = (ft / "model", ft / "adapter")
         note = ("The builder cannot take an AWQ model together with an adapter, so this step dequantizes the AWQ "
-                "weights, builds int4 in AWQ's layout (block 128, zero points) with the adapter, then puts AWQ's own "
-                "int4 codes, scales and zero points back and checks every one of them.")
+                "weights for the builder to lay out the graph, writes AWQ's own int4 codes, scales and zero points "
+                "into it in place of the builder's int4 pass (AWQ's layout: block 128, zero points), keeps the "
+                "LoRA products float so chat with the adapter stays fast, and checks every code against the "
+                "checkpoint.")
         title = "Optimize to ONNX (AWQ int4 + adapter)"
     else:
         model = lab.base_dir if flow.name == HYBRID else ft / "model"

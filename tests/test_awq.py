@@ -161,7 +161,8 @@ def test_dry_run_config_is_still_what_olive_writes(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "awq"
     proc = subprocess.run([sys.executable, "-m", "olive_lab.steps.awq", "--model", str(model), "--data", str(data),
-                           "--output", str(out), "--dry-run"], capture_output=True, text=True, timeout=300,
+                           "--output", str(out), "--engine", "olive", "--dry-run"], capture_output=True, text=True,
+                          timeout=300,
                           env={**__import__("os").environ, "TF_BUILD": "1", "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     cfg = json.loads((out / awq.CONFIG_FILE).read_text())
@@ -169,3 +170,34 @@ def test_dry_run_config_is_still_what_olive_writes(tmp_path):
     assert cfg["data_configs"][0]["load_dataset_config"]["data_name"] == str(out / "calib")
     assert (out / "calib" / "calib.jsonl").is_file()
     shutil.rmtree(out)
+
+
+def test_direct_engine_is_the_default_and_olive_refuses_the_knobs_it_hides(capsys):
+    args = awq.parse_args(["--model", "m", "--data", "d", "--output", "o"])
+    assert args.engine == "direct"
+    assert awq.direct_settings(args) == {
+        "q_group_size": 128, "zero_point": True, "w_bit": 4, "version": "GEMM", "modules_to_not_convert": ["lm_head"],
+        "max_calib_samples": 128, "max_calib_seq_len": 512, "apply_clip": True, "n_grid": 20, "gpu_resident": True}
+    with pytest.raises(SystemExit):
+        awq.parse_args(["--model", "m", "--data", "d", "--output", "o", "--engine", "olive", "--no-clip"])
+    assert "need --engine direct" in capsys.readouterr().err
+
+
+def test_direct_dry_run_writes_the_calibration_and_the_settings_it_would_run(tmp_path):
+    from hubstub import write_travel_jsonl
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "llama", "rope_parameters": {
+        "rope_type": "default", "rope_theta": 100000.0}}))
+    data = write_travel_jsonl(tmp_path / "travel.jsonl")
+    out = tmp_path / "awq"
+    code = awq.main(["--model", str(model), "--data", str(data), "--output", str(out), "--group-size", "64",
+                     "--no-clip", "--dry-run"])
+    assert code == awq.EXIT_OK
+    settings = json.loads((out / awq.SETTINGS_FILE).read_text())
+    assert settings["q_group_size"] == 64 and settings["apply_clip"] is False
+    assert (out / "calib" / "calib.jsonl").is_file()
+    # rope_theta only in rope_parameters: transformers 4.x would read 10000, so AWQ reads a view with it set
+    view = json.loads((out / awq.VIEW_DIR / "config.json").read_text())
+    assert view["rope_theta"] == 100000.0

@@ -129,6 +129,10 @@ def test_whole_step_on_a_fake_awq_checkpoint(tmp_path):
     report = json.loads((out / awq_onnx.REPORT_FILE).read_text())
     final = report["final_vs_awq"]
     assert final["codes_equal"] == final["codes_total"] and final["scales_equal"] == final["scales_total"]
+    built = report["built_vs_awq"]  # written in the build, not re-quantized by the builder and restored after
+    assert built["codes_equal"] == built["codes_total"] and built["zeros_equal"] == built["scales_total"]
+    assert "[olive-lab] note builder: 14 projections written from the AWQ codes" in proc.stdout
+    assert "restoring AWQ weights" not in proc.stdout
     assert (out / "adapter_weights.onnx_adapter").is_file() and not (tmp_path / "onnx.work").exists()
 
     from olive_lab.steps.chat import ChatSession
@@ -138,3 +142,52 @@ def test_whole_step_on_a_fake_awq_checkpoint(tmp_path):
     off = session.reply("Lisbon?", use_adapter=False, max_new_tokens=8)
     on = session.reply("Lisbon?", use_adapter=True, max_new_tokens=8)
     assert isinstance(off, str) and isinstance(on, str)
+
+
+def test_lora_matmuls_stay_float_in_the_build_config():
+    dry = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    cfg = awq_onnx.patch_build_config(dry, output_dir="/o", group_size=128, float_lora_layers=2)
+    exclude = cfg["passes"]["model_builder"]["int4_nodes_to_exclude"]
+    assert exclude[0] == "/lm_head/MatMul"
+    assert "/model/layers.1/mlp/down_proj/lora_B/MatMul" in exclude and "/model/layers.0/attn/q_proj/lora_A/MatMul" in exclude
+    assert not any("/lora_" not in n for n in exclude[1:])  # base projections are still int4
+    assert not any(n.startswith("/model/layers.2/") for n in exclude)
+
+
+def test_awq_matmuls_written_into_a_graph_compute_the_dequantized_product():
+    """A float MatMul named like the builder's becomes a MatMulNBits of AWQ's codes, and onnxruntime's kernel
+    gives x @ W_awq for it (W_awq = (q - z) * s): the layout and the node are right, not only the bytes."""
+    np = pytest.importorskip("numpy")
+    ir = pytest.importorskip("onnx_ir")
+    ort = pytest.importorskip("onnxruntime")
+    import onnx
+
+    g = torch.Generator().manual_seed(3)
+    k, n, group = 256, 32, 128
+    codes = torch.randint(0, 16, (k, n), generator=g, dtype=torch.uint8)
+    zeros = torch.randint(0, 16, (k // group, n), generator=g, dtype=torch.uint8)
+    scales = (torch.rand((k // group, n), generator=g) / 10 + 0.01).half()
+    w_awq = awq_onnx.dequantize(awq_onnx.pack_awq(codes), awq_onnx.pack_awq(zeros), scales, group)  # [N, K]
+
+    x = ir.Value(name="x", type=ir.TensorType(ir.DataType.FLOAT), shape=ir.Shape([1, k]))
+    w = ir.Value(name="w", const_value=ir.tensor(np.ones((k, n), dtype=np.float32)))  # replaced, never used
+    w.dtype, w.shape = ir.DataType.FLOAT, ir.Shape([k, n])
+    node = ir.node("MatMul", inputs=[x, w], name="/model/layers.0/attn/o_proj/MatMul")
+    node.outputs[0].name, node.outputs[0].dtype, node.outputs[0].shape = "mm", ir.DataType.FLOAT, ir.Shape([1, n])
+    out = ir.node("Identity", inputs=[node.outputs[0]], name="out")  # a projection feeds other nodes, as in the builder
+    out.outputs[0].name, out.outputs[0].dtype, out.outputs[0].shape = "y", ir.DataType.FLOAT, ir.Shape([1, n])
+    graph = ir.Graph([x], [out.outputs[0]], nodes=[node, out], initializers=[w], name="g",
+                     opset_imports={"": 17, "com.microsoft": 1})
+    model = ir.Model(graph, ir_version=9)
+    layers = {"model.layers.0.self_attn.o_proj": (codes, zeros, scales.float())}
+    # accuracy level 0: float compute (level 4, the CPU's default, rounds x to int8 and blurs a layout check)
+    replaced, left = awq_onnx.write_awq_matmuls(model, layers, (n, n, n), group, 0, set(), np.float32)
+    assert (replaced, left) == (1, [])
+    (op,) = [nd for nd in model.graph if nd.domain == "com.microsoft"]
+    assert op.op_type == "MatMulNBits" and "w" not in model.graph.initializers
+    session = ort.InferenceSession(ir.to_proto(model).SerializeToString(), providers=["CPUExecutionProvider"])
+    xs = np.random.default_rng(4).random((1, k), dtype=np.float32)
+    got = session.run(None, {"x": xs})[0]
+    want = xs @ w_awq.t().numpy()
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+    assert onnx.checker.check_model(ir.to_proto(model)) is None

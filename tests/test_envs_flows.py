@@ -114,6 +114,8 @@ def test_with_overlay_the_gpu_profile_runs_the_faithful_flow(envs_root, tmp_path
     lab = lab_at(tmp_path)
     q, f, o = (pipeline.plan(lab, s) for s in ("quantize", "finetune", "optimize"))
     assert q.argv[3:5] == ("run", "awq-tf4") and "olive_lab.steps.awq" in q.argv
+    assert q.argv[q.argv.index("--engine") + 1] == "direct" and "--n-grid" in q.argv  # what runs, knobs shown
+    assert any("--engine olive" in n and "olive quantize --algorithm awq" in n for n in q.notes)
     assert f.argv[3:5] == ("run", "awq-tf4") and str(lab.quantized_dir / "model") in f.argv
     assert "olive_lab.steps.awq_onnx" in o.argv and str(lab.ft_dir / "model") in o.argv
     assert {p.settings["flow"] for p in (q, f, o)} == {"faithful"}
