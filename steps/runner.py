@@ -65,6 +65,9 @@ def start(lab: Lab, steps: list[str], force: bool = False) -> RunHandle:
             if time.monotonic() > deadline:
                 raise RunnerFailed("The runner did not start within 30 s")
             time.sleep(0.02)
+    except KeyboardInterrupt:
+        request_cancel(ws)  # Ctrl+C while it starts: the supervisor runs nothing
+        raise
     finally:
         os.close(lock_fd)  # the supervisor holds its own copy of the lock from here on
     return RunHandle(lab, list(steps))

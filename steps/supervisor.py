@@ -262,10 +262,13 @@ def _keep_reserve(directory: Path) -> None:
 def main(argv: list[str]) -> int:
     """WORKDIR TOKEN STEP... [--force] [--lock-fd N]: N is the run lock, already taken by the starting front end."""
     workdir, token, *rest = argv
+    lock_fd = None
+    if "--lock-fd" in rest:
+        at = rest.index("--lock-fd")
+        lock_fd = int(rest[at + 1])
+        del rest[at:at + 2]
     force = "--force" in rest
-    lock_fd = int(rest[rest.index("--lock-fd") + 1]) if "--lock-fd" in rest else None
-    steps = [s for i, s in enumerate(rest) if s != "--force" and s != "--lock-fd"
-             and (i == 0 or rest[i - 1] != "--lock-fd")]
+    steps = [s for s in rest if s != "--force"]
     lab = pipeline.load_lab(workdir)
     if lock_fd is None:
         lock_fd = take_lock(lab.workspace)  # started by hand: take the lock here (AlreadyRunning if held)

@@ -217,7 +217,7 @@ def free_space_problem(root: Path, need_bytes: float, what: str) -> str:
         return f"Could not read the free space in {root}: {exc.strerror or exc}."
     if free >= need_bytes:
         return ""
-    return (f"Not enough free space in {root}: {mb(free)} free, {what} needs about {mb(need_bytes)}. "
+    return (f"Not enough free space in {root}: {mb(free)} free, and about {mb(need_bytes)} needed for {what}. "
             f"Free {mb(need_bytes - free)} or more, or use a work folder on a bigger disk (--workdir).")
 
 

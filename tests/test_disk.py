@@ -66,6 +66,6 @@ def test_a_run_with_a_saved_profile_is_checked_for_space_first(small_fs):
     result = olive_lab("run", "--workdir", str(workdir), "--no-chat", timeout=120)
     text = " ".join(result.stdout.split())
     assert result.returncode == 3, result.stdout + result.stderr
-    assert "Not enough free space in" in text and "MB free" in text and "needs about" in text, text
+    assert "Not enough free space in" in text and "MB free, and about 130 MB needed for the model, quantize, finetune, optimize steps" in text, text
     assert "Traceback" not in result.stderr
     assert not (workdir / "logs" / "model.log").exists(), "nothing may start on a disk that is too full"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import OLIVE_LAB, olive_lab
+from procs import live_processes
 from olive_lab.steps import pipeline, runner
 from olive_lab.steps.events import LogLine
 from olive_lab.steps.lab import StepPlan
@@ -32,18 +33,8 @@ IGNORES_SIGTERM = ("import signal, time; signal.signal(signal.SIGTERM, signal.SI
 
 
 def group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes whose process group is `pgid`."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
+    """Live processes whose process group is `pgid`."""
+    return [p.pid for p in live_processes() if p.pgid == pgid]
 
 
 def wait_until(condition, timeout: float, what: str) -> float:

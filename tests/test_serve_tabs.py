@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from procs import live_processes
+
 aiohttp = pytest.importorskip("aiohttp")
 pytest.importorskip("textual_serve")
 
@@ -31,25 +33,12 @@ def _free_port() -> int:
 
 
 def children(pid: int) -> list[int]:
-    """Processes whose parent is `pid` (the server's tab wizards)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry.name))
-    return found
+    """Live processes whose parent is `pid` (the server's tab wizards)."""
+    return [p.pid for p in live_processes() if p.ppid == pid]
 
 
 def alive(pid: int) -> bool:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] != "Z"
+    return any(p.pid == pid for p in live_processes())
 
 
 def wait_until(condition, timeout: float, what: str) -> None:

@@ -29,6 +29,7 @@ WRONG_TYPES = {
               {"status": "finished"}, {"status": "done", "found_by_hand": "yes"}, {"step": "other"}],
     "lab.json": [[], {"profile": "tpu"}, {"model": 42}, {"data": ["a"]}, "cpu"],
     "made": [[], {"fingerprint": 1, "outputs": "x"}, {"outputs": None}],
+    "run.json": [[], {"steps": "model"}, {"status": []}, {"pid": "x"}, {"current": 5}, {"token": True}],
 }
 
 
@@ -112,6 +113,34 @@ def test_a_broken_file_is_named_set_aside_and_never_leaves_a_stale_output(done_l
         _touch_inputs(lab, step)
         lab = pipeline.load_lab(done_lab, "cpu")
         assert pipeline.decide(lab, step).run, f"{step}'s inputs changed but its old output counts as done"
+
+
+RUN_SAMPLE = b'{"token": "t", "pid": 1, "steps": ["quantize"], "current": "quantize", "status": {}, "reasons": {}}'
+
+
+@pytest.mark.parametrize("case", [c for c, _ in _corruptions("run.json", RUN_SAMPLE)])
+def test_a_broken_run_file_during_a_run_is_named_and_never_crashes(done_lab, case, capsys):
+    """run.json is read only while a run holds the lock: status, a second run and the wizard read it then."""
+    from olive_lab.steps.runstate import take_lock
+    from olive_lab.tui import core
+
+    path = done_lab / ".olive-lab" / "run.json"
+    corrupt = dict(_corruptions("run.json", RUN_SAMPLE))[case]
+    path.write_bytes(corrupt)
+    take_notices()
+    lock = take_lock(pipeline.load_lab(done_lab, "cpu").workspace)  # a run is starting
+    try:
+        assert main(["status", "--profile", "cpu", "--workdir", str(done_lab)]) == 0
+        assert main(["run", "--profile", "cpu", "--workdir", str(done_lab), "--no-chat"]) == 3
+        handle = core.attach(core.load_lab(done_lab, "cpu"))
+        assert handle is not None and handle.current_step() is None
+    finally:
+        os.close(lock)
+    shown = " ".join((capsys.readouterr().out + "\n".join(take_notices())).split())
+    assert "A run is already active in this work folder" in shown
+    assert "run.json was unreadable" in shown, shown
+    aside = list(path.parent.glob("run.json.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == corrupt
 
 
 def test_the_issue_case_an_emptied_state_and_new_inputs_rebuild_optimize(done_lab):

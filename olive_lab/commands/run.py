@@ -86,6 +86,9 @@ def _run(console, args: argparse.Namespace) -> int:
         except runner.RunnerFailed as exc:
             console.print(f"[red]olive-lab run: {exc}[/]")
             return EXIT_FAILED
+        except KeyboardInterrupt:
+            console.print("[yellow]Cancelled before the first step started.[/]")
+            return EXIT_CANCELLED
         if args.detach:
             console.print(f"Started in the background. Follow it with: olive-lab status --follow -w {lab.workspace.root}")
             return EXIT_OK
