@@ -422,7 +422,10 @@ class ChatPane(StepPane):
             return
         reply = self._reply
         reply.text += message.buffer.take()
-        self.messages.append({"role": "assistant", "content": reply.text})
+        if message.error and not reply.text:
+            self.messages.pop()  # refused unanswered (too long for the context): it leaves the conversation
+        else:
+            self.messages.append({"role": "assistant", "content": reply.text})
         self.generating = False
         self.reply_shown_at = time.perf_counter()
         self.replies += 1
