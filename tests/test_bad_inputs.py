@@ -277,10 +277,9 @@ def test_every_row_runs_fast_before_any_heavy_import():
 def test_a_prompt_longer_than_the_context_is_refused_at_once(cpu_lab):
     import time
 
-    from conftest import olive_lab
-
     started = time.perf_counter()
-    result = olive_lab("chat", "--profile", "cpu", "--workdir", str(cpu_lab.workdir), "--prompt", "Lisbon " * 2900)
+    result = subprocess.run([sys.executable, "-m", "olive_lab", "chat", "--profile", "cpu", "--workdir",
+                             str(cpu_lab.workdir), "--prompt", "Lisbon " * 2900], capture_output=True, text=True)
     assert "Traceback" not in result.stdout + result.stderr
     assert result.returncode == 2, result.stderr
     assert "more than the model's context of 2048 tokens" in result.stderr and "Shorten it" in result.stderr

@@ -158,8 +158,8 @@ def test_a_folder_that_is_not_a_model_fails_with_a_clear_message(tmp_path):
     not_a_model.mkdir()
     result = olive_lab("run", "--profile", "cpu", "--model", str(not_a_model), "--workdir", str(tmp_path / "w"),
                        "--no-chat")
-    assert result.returncode == 1
-    assert "config.json" in result.stdout
+    assert result.returncode == 2  # refused before the model step could record it as "done (found)"
+    assert "config.json is missing" in result.stderr and not (tmp_path / "w").exists()
 
 
 def test_a_broken_model_fails_with_the_reason_and_the_log_tail(tiny_model, tmp_path):
@@ -178,8 +178,8 @@ def test_bad_dataset_stops_before_finetune_with_line_numbers(tiny_model, tmp_pat
     data.write_text('{"prompt": "Where to eat in Oslo?", "response": "Try the harbour."}\n{"prompt": "oops"\n')
     result = olive_lab("run", "--profile", "cpu", "--model", str(tiny_model), "--data", str(data),
                        "--only", "finetune", "--workdir", str(tmp_path / "w"))
-    assert result.returncode == 1
-    assert "line 2" in result.stdout
+    assert result.returncode == 2  # refused at the command line's front door, before any step starts
+    assert "line 2" in result.stderr and not (tmp_path / "w").exists()
 
 
 def test_outputs_made_by_hand_count_as_done(cpu_lab, tmp_path):

@@ -463,8 +463,11 @@ class ChatPane(StepPane):
             unanswered.stats = "not answered: stopped" if not message.error else "not answered"
             unanswered.finish()
         self._legs = []
-        if not self._turn_compare:
-            self.messages.append({"role": "assistant", "content": reply.text})
+        if not self._turn_compare:  # a compare turn is not part of the conversation
+            if message.error and not reply.text:
+                self.messages.pop()  # refused unanswered (too long for the context): it leaves the conversation
+            else:
+                self.messages.append({"role": "assistant", "content": reply.text})
         self.generating = False
         self.reply_shown_at = time.perf_counter()
         self.replies += 1

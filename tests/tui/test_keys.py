@@ -1,8 +1,10 @@
-"""Keys (issue 15, item 10): one-letter shortcuts never act while the user is plainly typing, and the upload form
-opens with the cursor in its first empty field."""
+"""Keys and typing (issue 15, items 3 and 10): one-letter shortcuts never act while the user is plainly typing, the
+upload form opens with the cursor in its first empty field, and a chat prompt too long for the model is refused at
+once."""
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import Input
 
 from conftest import app_for, ready, wait_for
@@ -63,3 +65,29 @@ async def test_letters_still_act_where_nothing_can_be_typed(fresh_lab):
         await pilot.press("b")
         await pilot.pause()
         assert app.current_pane.step == "data"
+
+
+@pytest.mark.slow
+async def test_a_prompt_too_long_for_the_model_is_refused_at_once_and_the_chat_goes_on(lab_copy):
+    """Issue 15: a 20,000-character prompt froze the wizard for about a minute, then showed a raw error."""
+    import time
+
+    from olive_lab.tui.chat_pane import Bubble
+
+    app = app_for(lab_copy)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        app.show_step("chat")
+        pane = app.pane("chat")
+        await wait_for(pilot, lambda: pane.session is not None or pane.load_error, 60)
+        assert pane.session is not None, pane.load_error
+        started = time.perf_counter()
+        pane.send("Lisbon " * 2900)
+        await wait_for(pilot, lambda: pane.replies == 1, 60)
+        assert time.perf_counter() - started < 10
+        assert "more than the model's context of 2048 tokens" in pane.query(Bubble).last().stats
+        assert pane.messages == []  # the refused message is not sent again with the next one
+        pane.send("What food should I try in Kyoto?")
+        await wait_for(pilot, lambda: pane.replies == 2, 60)
+        assert pane.last_stats.tokens > 0
+        assert [m["role"] for m in pane.messages] == ["user", "assistant"]
