@@ -188,7 +188,6 @@ def overlay_lock(name: str, wheel_dir: Path | None = None) -> Path | None:
 def pip_argv(overlay: Overlay, target: Path, wheel_dir: Path | None, python: str,
              requirements: Path | None = None) -> list[str]:
     """pip's argv for the overlay: `requirements` (a hashed lock) when given, else the bare pins."""
-    extra = [pin for module, pin in overlay.if_missing if module in missing_modules(python, [module])]
     argv = [python, "-m", "pip", "install", "--no-deps", "--no-compile", "--disable-pip-version-check",
             "--upgrade", "--target", str(target)]
     if wheel_dir is not None:
@@ -198,6 +197,7 @@ def pip_argv(overlay: Overlay, target: Path, wheel_dir: Path | None, python: str
         argv.append("--no-build-isolation")
     if requirements is not None:
         return argv + ["--require-hashes", "-r", str(requirements)]
+    extra = [pin for module, pin in overlay.if_missing if module in missing_modules(python, [module])]
     return argv + list(overlay.pins) + extra
 
 

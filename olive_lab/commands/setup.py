@@ -2,7 +2,9 @@
 
 The gpu profile's AWQ and finetune-on-AWQ steps need transformers 4.51.3 + AutoAWQ 0.2.9 + peft 0.17.1 (the main
 environment has transformers 5); setup installs them as the `awq-tf4` overlay (steps/envs.py). It is reused on
-later runs and rebuilt only with --force. Offline: `--wheels DIR` installs from a folder of wheels and sdists.
+later runs and rebuilt only with --force. It installs from its hashed lock (locks/awq-tf4.txt). Offline: `--wheels
+DIR` installs from a bundle made by `olive-lab bundle --profile gpu DIR` (its own copy of the lock also accepts the
+autoawq wheel built there). `scripts/lab.sh` runs this on a GPU machine; the wizard's check offers it as F6.
 
 Exit codes: 0 when every environment of the profile is ready, 1 when one could not be made, 2 on bad arguments.
 """
@@ -25,7 +27,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "finetune-on-AWQ steps, beside the main environment's transformers 5.")
     p.add_argument("--profile", choices=sorted(PROFILE_OVERLAYS), default="gpu", help="default: gpu")
     p.add_argument("--wheels", type=Path, default=None, metavar="DIR",
-                   help="install offline from this folder of wheels (pip --no-index --find-links DIR)")
+                   help="install offline from a bundle (`olive-lab bundle`) or folder of wheels (pip --no-index)")
     p.add_argument("--force", action="store_true", help="reinstall even if the environment is ready")
     p.add_argument("--check", action="store_true", help="only report; install nothing")
     p.set_defaults(run=run)
