@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from .tiny_model import EXIT_DISK_FULL, EXIT_FAILED, EXIT_OK, MARKER, clean_stale_tmp, publish, say
+from .tiny_model import EXIT_DISK_FULL, EXIT_FAILED, EXIT_OK, MARKER, disk_full, fresh_tmp, publish, say
 
 MODEL_ID = "SmolLM2-135M-Instruct"
 HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -144,11 +143,7 @@ def parse_args(argv):
 
 def main(argv: list[str] | None = None) -> int:
     out = parse_args(argv).out.expanduser().resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale_tmp(out)
-    tmp = out.parent / f"{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = fresh_tmp(out)
     started = time.monotonic()
     try:
         marker = convert(tmp)
@@ -157,9 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         say("error", f"missing: {exc}")
         return EXIT_MISSING
     except OSError as exc:
-        import errno
-
-        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        if disk_full(exc):
             say("error", f"disk_full: disk full, no space left in {out.parent}: free 1 GB and run again")
             return EXIT_DISK_FULL
         raise

@@ -270,6 +270,22 @@ class DataError(Exception):
     pass
 
 
+def fresh_tmp(out: Path) -> Path:
+    """An empty `DIR.tmp-<pid>` beside `out` to build in (left-overs of killed builds are removed first)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_tmp(out)
+    tmp = out.parent / f"{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    return tmp
+
+
+def disk_full(exc: OSError) -> bool:
+    import errno
+
+    return exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1))
+
+
 def clean_stale_tmp(out: Path) -> None:
     """Remove `DIR.tmp-<pid>` folders left by builds that were killed (their pid no longer runs)."""
     for tmp in out.parent.glob(f"{out.name}.tmp-*"):
@@ -322,11 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     if not data.is_file():
         say("error", f"data: dataset not found: {data}")
         return EXIT_DATA
-    out.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale_tmp(out)
-    tmp = out.parent / f"{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = fresh_tmp(out)
     t0 = time.monotonic()
     try:
         marker = build(tmp, data, args.seed, args.longrope, args.size, args.device, args.layers)
@@ -335,9 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         say("error", f"data: {exc}")
         return EXIT_DATA
     except OSError as exc:
-        import errno
-
-        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        if disk_full(exc):
             need = 8.0 if args.size == "phi35mini" else 0.01
             say("error", f"disk_full: disk full, no space left in {out.parent}: free {need:g} GB and run again")
             return EXIT_DISK_FULL

@@ -34,12 +34,15 @@ def test_unknown_step_is_a_usage_error(tmp_path):
 
 
 def test_command_prints_the_lab_commands_without_running_anything(tmp_path):
-    result = olive_lab("command", "--profile", "cpu", "--workdir", str(tmp_path))
+    result = olive_lab("command", "--profile", "cpu", "--model", "tiny", "--workdir", str(tmp_path))
     assert result.returncode == 0
     assert "olive quantize -m models/tiny-phi3 --algorithm rtn --precision int4 -o models/phi/rtn" in result.stdout
     assert "--text_template $'<|user|>\\n{prompt}<|end|>\\n<|assistant|>\\n{response}<|end|>'" in result.stdout
     assert "olive auto-opt -m models/phi/ft/model -a models/phi/ft/adapter" in result.stdout
     assert not (tmp_path / "models").exists()
+    smol = olive_lab("command", "--profile", "cpu", "--model", "smollm2", "--workdir", str(tmp_path))
+    assert "python -m olive_lab.steps.smollm2 --out models/base/SmolLM2-135M-Instruct" in smol.stdout
+    assert "--data_files data/train.jsonl --text_template $'<|im_start|>system\\n" in smol.stdout
 
 
 def test_chat_before_optimize_says_what_to_do(tmp_path):

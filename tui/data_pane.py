@@ -82,6 +82,7 @@ class DataPane(StepPane):
     def compose(self):
         yield self.title_widget("Dataset")
         yield Static("Reading the dataset…", id="data-stats", markup=False)
+        yield Static("", id="data-split", markup=False)
         table = DataTable(id="samples", cursor_type="row")
         table.add_column("line", key="line", width=5)
         table.add_column("prompt", key="prompt", width=40)
@@ -181,10 +182,12 @@ class DataPane(StepPane):
             head.append("✗ not usable as it is", style="bold red")
         head.append(" · ")
         head.append_text(stats_text(report))
+        split = Text()
         if message.split is not None:
-            head.append(f"\nSplit: {message.split.describe()}")
+            split.append(f"Split: {message.split.describe()}")
         elif message.split_error:
-            head.append(f"\n✗ {message.split_error}", style="bold red")
+            split.append(f"✗ {message.split_error}", style="bold red")
+        self.query_one("#data-split", Static).update(split)
         self.query_one("#data-stats", Static).update(head)
         problems = self.query_one("#problems", DataTable)
         problems.clear()

@@ -92,7 +92,7 @@ def tmux():
 
 def test_check_data_run_the_lab_and_chat(tmp_path, tmux):
     workdir = make_workdir(tmp_path / "lab")
-    tmux.start("w", workdir, "--profile", "cpu")
+    tmux.start("w", workdir, "--profile", "cpu", "--model", "tiny")
     # Check: the findings and the chosen profile.
     screen = tmux.wait("w", "Machine check", "Profile: cpu", "F9 re-check", timeout=120)
     assert "Olive Lab" in screen.splitlines()[0] and "profile cpu" in screen.splitlines()[0]
