@@ -215,7 +215,26 @@ def load_causal_lm(folder: Path, device: str, dtype):
 
         AUTO_QUANTIZATION_CONFIG_MAPPING["olive"] = OliveHfQuantizationConfig
         AUTO_QUANTIZER_MAPPING["olive"] = OliveHfQuantizer
+        return dequantize_once(AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval())
     return AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
+
+
+def dequantize_once(model):
+    """Olive's QuantLinear unpacks its int4 weights on every forward (SmolLM2: ~30 s a row on 2 busy cores); the
+    int4 values are what is scored, so unpack each layer once and run it as a plain linear layer."""
+    import functools
+
+    import torch
+    from olive.common.quant.nn import QuantLinear
+
+    def linear(x, weight, bias):
+        return torch.nn.functional.linear(x, weight, bias).to(x.dtype)
+
+    for module in model.modules():
+        if isinstance(module, QuantLinear):
+            weight = module.unpack_and_dequantize(module.qweight, module.scales, module.qzeros)
+            module.forward = functools.partial(linear, weight=weight, bias=module.bias)
+    return model
 
 
 def why_not(exc: Exception) -> str:
