@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .redact import redact
+
 STATE_DIR = ".olive-lab"
 
 #: Environment for every Olive subprocess (cpu-pipeline.md, section f): offline, no telemetry, live output.
@@ -188,11 +190,15 @@ def set_aside(path: Path, why: str, consequence: str) -> None:
 
 
 def write_json(path: Path, data) -> None:
-    """Write atomically (a reader never sees half a file); a failed write leaves no temporary file behind."""
+    """Write atomically (a reader never sees half a file); a failed write leaves no temporary file behind.
+
+    Every state and settings file goes through here, so anything shaped like a secret is scrubbed on the way to
+    the disk even if a front end let one through.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        tmp.write_text(json.dumps(redact(data), indent=2), encoding="utf-8")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -80,3 +80,13 @@ def test_a_secret_in_an_argument_is_refused_unechoed_and_unstored(argv, tmp_path
     assert "looks like a secret" in err and "REDACTED" in err
     assert secret not in out + err
     assert list(workdir.iterdir()) == []  # nothing stored: no lab.json, no state
+
+
+def test_state_files_never_hold_a_secret(tmp_path):
+    """Defence in depth: whatever reaches the state writer is scrubbed before it is on disk."""
+    from olive_lab.steps.workspace import write_json
+
+    sas = "https://acct.blob.core.windows.net/c/data.jsonl?sv=2024-01-01&se=2030-01-01&sp=r&sig=abcdEFGH1234%2Bxyz%3D"
+    write_json(tmp_path / "lab.json", {"data": sas, "argv": ["olive", "--data", sas]})
+    text = (tmp_path / "lab.json").read_text()
+    assert "abcdEFGH1234" not in text and "acct.blob.core.windows.net" in text
