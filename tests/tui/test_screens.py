@@ -183,7 +183,7 @@ async def test_step_pane_explains_and_copies_the_exact_command(fresh_lab):
         command = plan.command_line(lab.workspace)
         text = screen_text(app)
         assert plan.explain.split(".")[0] in text.replace("\n", " ").replace("▕", " ") or "Quantizing" in text
-        assert command.split()[0] in text and "--algorithm" in text
+        assert command.split()[0] in text and command.split()[-1] in text
         assert "Inputs:" in text and "Outputs:" in text and "Expected:" in text
         assert "Needs first:" in text  # the base model is not there yet
         await pilot.press("f7")
@@ -195,7 +195,7 @@ async def test_step_pane_explains_and_copies_the_exact_command(fresh_lab):
 
 @pytest.mark.slow
 async def test_running_the_model_step_live(fresh_lab):
-    app = app_for(fresh_lab)
+    app = app_for(fresh_lab, model="tiny")  # seconds; SmolLM2's conversion runs once in the real_cpu_lab fixture
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot, app)
         app.show_step("model")
