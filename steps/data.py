@@ -603,12 +603,31 @@ def describe_errors(report: DataReport, limit: int = 5) -> str:
     return "\n".join(lines)
 
 
+#: Fewer usable rows than this cannot teach anything: refused before fine-tuning starts.
+MIN_TRAIN_ROWS = 8
+
+
+def training_problems(report) -> list[str]:
+    """Why fine-tuning cannot use this `steps.data.DataReport`: its errors, too few rows, no training sample.
+
+    The other warnings (duplicates, over-long samples, an unused field) train fine and do not block a run.
+    """
+    if not report.ok:
+        return [describe_errors(report)]
+    problems = []
+    usable = report.stats.valid_rows
+    if usable < MIN_TRAIN_ROWS:
+        problems.append(f"{report.path} has only {usable} usable row{'s' * (usable != 1)}; fine-tuning needs at "
+                        f"least {MIN_TRAIN_ROWS} (the lab's travel set has 299). Add rows (one JSON object per line), "
+                        "or pass --data with a bigger file.")
+    problems += [f"{report.path}: {p.message}" for p in report.warnings if p.kind == TOO_SMALL]
+    return problems
+
+
 def require_valid(path, template: str = LAB_TEXT_TEMPLATE, count_tokens: Callable[[str], int] | None = None,
                   max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
     """Fine-tuning's pre-flight: raise DataError (with the first few problems) when the dataset has errors, too few
-    rows, or not enough text for one training sample (`steps.inputs.training_problems`)."""
-    from .inputs import training_problems
-
+    rows, or not enough text for one training sample (`training_problems`)."""
     report = inspect_dataset(path, template, count_tokens=count_tokens, max_tokens=max_tokens)
     problems = training_problems(report)
     if problems:
@@ -711,12 +730,11 @@ def prepare_training_data(lab) -> list[str]:
     Returns the problems that stop fine-tuning (errors with line numbers), or [] once `data/train.jsonl` and
     `data/heldout.jsonl` are in place.
     """
-    from .finetune import text_template
-    from .inputs import training_problems
     from .template import TemplateError as ModelTemplateError
+    from .template import for_lab
 
     try:
-        template = text_template(lab)
+        template = for_lab(lab).olive_format()
     except ModelTemplateError as exc:
         return [str(exc)]
     report = inspect_dataset(lab.dataset, template)

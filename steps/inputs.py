@@ -17,8 +17,6 @@ from pathlib import Path
 #: Exit codes, as olive_lab.cli defines them: the input is wrong / the input is fine but cannot be used here.
 USAGE, BLOCKED = 2, 3
 
-#: Fewer usable rows than this cannot teach anything: refused before fine-tuning starts.
-MIN_TRAIN_ROWS = 8
 
 #: File systems that hold kernel or device information, not files: a work folder there can only fail.
 SPECIAL_FILESYSTEMS = frozenset({
@@ -118,23 +116,6 @@ def workdir_problem(workdir, *, writes: bool = True) -> InputProblem | None:
 # ----------------------------------------------------------------------------------------------- dataset
 
 
-def training_problems(report) -> list[str]:
-    """Why fine-tuning cannot use this `steps.data.DataReport`: its errors, too few rows, no training sample.
-
-    The other warnings (duplicates, over-long samples, an unused field) train fine and do not block a run.
-    """
-    from .data import TOO_SMALL, describe_errors
-
-    if not report.ok:
-        return [describe_errors(report)]
-    problems = []
-    usable = report.stats.valid_rows
-    if usable < MIN_TRAIN_ROWS:
-        problems.append(f"{report.path} has only {usable} usable row{'s' * (usable != 1)}; fine-tuning needs at "
-                        f"least {MIN_TRAIN_ROWS} (the lab's travel set has 299). Add rows (one JSON object per line), "
-                        "or pass --data with a bigger file.")
-    problems += [f"{report.path}: {p.message}" for p in report.warnings if p.kind == TOO_SMALL]
-    return problems
 
 
 def dataset_problem(path) -> InputProblem | None:
@@ -142,6 +123,8 @@ def dataset_problem(path) -> InputProblem | None:
     from .data import inspect_dataset
 
     report = inspect_dataset(path)
+    from .data import training_problems
+
     problems = training_problems(report)
     if not problems:
         return None
@@ -155,7 +138,7 @@ def dataset_problem(path) -> InputProblem | None:
 def model_problem(model: str, workdir=".") -> InputProblem | None:
     """Why `--model` cannot be the lab's base model: no such folder, not a model folder, not a causal LM."""
     from .lab import Lab
-    from .model import check_model_folder
+    from .model_files import check_model_folder
     from .model import plan as model_plan
     from .profiles import CPU, TINY_MODEL
 

@@ -125,7 +125,7 @@ def convert(out: Path) -> dict:
 
 def verify_folder(folder: Path) -> list[str]:
     """The converted folder's problems: the files a transformers model folder needs, and a chat template."""
-    from .model import check_model_folder
+    from .model_files import check_model_folder
 
     problems = check_model_folder(folder)
     if not problems:

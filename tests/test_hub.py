@@ -21,7 +21,7 @@ import pytest
 
 from hubstub import HubStub, closed_port, folder_files, write_travel_jsonl
 from olive_lab.steps import hub
-from olive_lab.steps.model import check_model_folder
+from olive_lab.steps.model_files import check_model_folder
 
 TOKEN = "hf_StubSecretToken0123456789abcdefXYZ"
 REPO = "olive-lab/tiny-phi3"

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Static
 
 from . import core
 from .base import StepPane
-from olive_lab.steps.inputs import training_problems
+from olive_lab.steps.data import training_problems
 from olive_lab.steps.safe_text import clip, visible
 
 from .util import fmt_bytes, rel

@@ -1,4 +1,4 @@
-"""`olive-lab bundle --profile gpu|cpu DIR [--model]`: every wheel of a profile's lock in one folder, for offline
+"""`olive-lab bundle --profile cpu DIR` (or gpu): every wheel of a profile's lock in one folder, for offline
 setup on many machines (`bash scripts/lab.sh --from DIR`, or `olive-lab setup --wheels DIR` for the overlay).
 
 Exit codes: 0 when the bundle holds everything asked for, 1 when something could not be fetched or built.

@@ -159,7 +159,7 @@ def _show(console, report, picked, rendered, *, show_all: bool, source: str = ""
     from rich.text import Text
 
     from ..steps.data import ERROR
-    from ..steps.inputs import training_problems
+    from ..steps.data import training_problems
 
     console.print(Text.assemble(("Dataset ", "bold"), (shown(str(report.path)), "cyan")))
     if report.missing or (report.errors and not report.stats.rows):
