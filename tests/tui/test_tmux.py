@@ -120,8 +120,8 @@ def test_check_data_run_the_lab_and_chat(tmp_path, tmux):
     for step in ("base model", "quantize", "finetune"):
         assert f"✓ {step}" in screen, screen
     assert {"finetune"} <= seen_running, f"the running step was shown: {seen_running}"
-    # Chat: the model loads, a reply streams with the adapter on, then with it off.
-    tmux.send("w", "F4")
+    # Chat (past the evaluate step): the model loads, a reply streams with the adapter on, then with it off.
+    tmux.send("w", "F4", "F4")
     tmux.wait("w", "Chat with the model", "loaded in", "adapter ON", timeout=60)
     tmux.type("w", "What food should I try in Kyoto?")
     tmux.send("w", "Enter")
