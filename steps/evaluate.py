@@ -26,10 +26,9 @@ from .lab import Lab, StepPlan
 
 #: Held-out rows scored per stage, answers compared, and new tokens per answer: enough to tell the stages apart,
 #: small enough that the step takes well under a minute on 2 cores with SmolLM2-135M.
-MAX_ROWS = 24
+MAX_ROWS = 8
 ANSWER_PROMPTS = 3
 ANSWER_TOKENS = 48
-HELDOUT_FRACTION = 0.1
 REPORT_JSON, REPORT_MD = "reports/eval.json", "reports/eval.md"
 REPORT_VERSION = 1
 
@@ -46,23 +45,23 @@ def report_paths(lab: Lab) -> tuple[Path, Path]:
 
 
 def heldout_rows(lab: Lab) -> tuple[list[dict], str]:
-    """The held-out rows ({prompt, response}) and where they come from, in words.
+    """The held-out rows ({prompt, response}) and where they come from, in words: the data step's seeded split
+    (questions the fine-tune never saw), or the user's own `--eval-data` file."""
+    from .data import heldout_path, read_heldout
 
-    Until the data step writes a held-out split, the last ~10 % of the dataset stands in (the fine-tune trained on
-    them too, which the source says).
-    """
-    from .data import inspect_dataset
-
-    rows = [{"prompt": r.prompt, "response": r.response} for r in inspect_dataset(lab.dataset).rows]
-    n = max(1, round(len(rows) * HELDOUT_FRACTION)) if rows else 0
-    return rows[len(rows) - n:], (f"the last {n} of {len(rows)} rows of {lab.dataset.name} (no held-out split yet: "
-                                  "the fine-tune saw them too)")
+    rows = [{"prompt": r.prompt, "response": r.response} for r in read_heldout(lab)]
+    where = lab.workspace.relative(heldout_path(lab))
+    if getattr(lab, "eval_data", None) is not None:
+        return rows, f"{len(rows)} rows of your --eval-data file (copied to {where})"
+    return rows, f"{len(rows)} held-out rows ({where}: a seeded split, never trained on)"
 
 
 def plan(lab: Lab) -> StepPlan:
     from .optimize import model_folder
 
-    inputs = [lab.base_dir, lab.ft_dir / "adapter", model_folder(lab), lab.dataset]
+    from .data import heldout_path
+
+    inputs = [lab.base_dir, lab.ft_dir / "adapter", model_folder(lab), heldout_path(lab)]
     quantized = quantized_model_dir(lab)
     if quantized.is_dir():
         inputs.insert(1, quantized)

@@ -219,10 +219,13 @@ def follow_log(workspace: Workspace, step: str, poll_s: float = 0.05, alive=None
                 yield from parser.feed(decoder.decode(data))
                 continue
             state = StepState.load(workspace, step)
-            if state.status != RUNNING or not alive():
-                rest = fh.read()
-                yield from parser.feed(decoder.decode(rest, final=True))
-                yield from parser.flush()
-                yield final_event(effective(state, active=False))
-                return
-            time.sleep(poll_s)
+            if state.status == RUNNING and alive():
+                time.sleep(poll_s)
+                continue
+            if state.status == RUNNING:  # the run ended after the state was read: its final state is on disk now
+                state = StepState.load(workspace, step)
+            rest = fh.read()
+            yield from parser.feed(decoder.decode(rest, final=True))
+            yield from parser.flush()
+            yield final_event(effective(state, active=False))
+            return

@@ -76,15 +76,23 @@ def test_verify_names_the_report_and_what_is_wrong_with_it(tmp_path):
     assert "has no stages" in evaluate.verify(lab)[0]
 
 
-def test_the_held_out_set_is_the_end_of_the_dataset_until_there_is_a_split(tmp_path):
+def test_the_held_out_set_is_the_data_steps_split_or_the_users_own(tmp_path):
     from olive_lab.steps import evaluate, pipeline
+    from olive_lab.steps.data import train_path
 
     data = tmp_path / "d.jsonl"
     data.write_text("".join(json.dumps({"prompt": f"q{i}", "response": f"a{i}"}) + "\n" for i in range(40)))
-    lab = pipeline.load_lab(tmp_path, "cpu", data=str(data))
+    lab = pipeline.load_lab(tmp_path, "cpu", model="tiny", data=str(data))
     rows, source = evaluate.heldout_rows(lab)
-    assert [r["prompt"] for r in rows] == ["q36", "q37", "q38", "q39"]
-    assert "last 4 of 40 rows" in source and "saw them too" in source
+    trained = {json.loads(line)["prompt"] for line in train_path(lab).read_text().splitlines()}
+    assert len(rows) == 4 and not {r["prompt"] for r in rows} & trained
+    assert "4 held-out rows" in source and "never trained on" in source
+
+    own = tmp_path / "mine.jsonl"
+    own.write_text("".join(json.dumps({"prompt": f"m{i}", "response": f"b{i}"}) + "\n" for i in range(3)))
+    lab = pipeline.load_lab(tmp_path / "w2", "cpu", model="tiny", data=str(data), eval_data=str(own))
+    rows, source = evaluate.heldout_rows(lab)
+    assert [r["prompt"] for r in rows] == ["m0", "m1", "m2"] and "your --eval-data file" in source
 
 
 def test_a_prompt_is_masked_exactly_and_rendered_by_the_models_template(tiny_model):
