@@ -44,3 +44,22 @@ def test_every_byte_reaches_the_log(run_script, tmp_path):
     run_script("import sys; sys.stdout.write('a\\rb\\r\\n'); sys.stderr.write('err\\n'); sys.exit(3)")
     log = (tmp_path / "logs" / "quantize.log").read_bytes()
     assert log.endswith(b"a\rb\r\nerr\n")
+
+
+def test_a_step_that_ends_while_its_state_is_read_is_not_called_interrupted(tmp_path):
+    """The follower read RUNNING, then the run ended before it asked whether the run is alive: it must report
+    what the step's final state says (done), not "interrupted"."""
+    from olive_lab.steps.runner import Finished, follow_log
+    from olive_lab.steps.workspace import DONE, RUNNING, Workspace
+
+    ws = Workspace.at(tmp_path)
+    ws.log_path("evaluate").parent.mkdir(parents=True, exist_ok=True)
+    ws.log_path("evaluate").write_text("scoring\n")
+    StepState("evaluate", status=RUNNING, started_at=1.0).save(ws)
+
+    def run_ends_now():
+        StepState("evaluate", status=DONE, started_at=1.0, ended_at=3.0, outputs={"report": "r.json"}).save(ws)
+        return False
+
+    final = list(follow_log(ws, "evaluate", poll_s=0.01, alive=run_ends_now))[-1]
+    assert isinstance(final, Finished) and final.duration_s == 2.0
