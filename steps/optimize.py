@@ -35,17 +35,16 @@ def plan(lab: Lab) -> StepPlan:
         "--provider", "CPUExecutionProvider", "--use_ort_genai", "--use_model_builder",
         "--precision", precision, "-o", str(lab.onnx_dir),
     )
-    olive_way = " ".join(lab.workspace.relative(a) if a.startswith(str(lab.workspace.root)) else a
-                         for a in auto_opt)
     return StepPlan(
         step="optimize", title="Optimize to ONNX (int4, with adapter)", explain=EXPLAIN, argv=argv,
         inputs=(ft / "model", ft / "adapter"), outputs={"model": lab.onnx_dir},
         settings={"precision": precision, "lora": "float"},
-        notes=(f"The Olive command this step runs: `{olive_way}`, from its config (`--dry_run "
-               "--save_config_file`) with one change before `olive run --config`: the ModelBuilder pass's "
-               "int4_nodes_to_exclude lists the LoRA MatMuls, so the adapter stays float (the builder would round "
-               "it to 4 bits, and int4 adapter weights as graph inputs make chat with the adapter slow).",
+        notes=("This step runs the Olive command shown with it (`olive auto-opt ...`) from its config "
+               "(`--dry_run --save_config_file`), with one change before `olive run --config`: the ModelBuilder "
+               "pass's int4_nodes_to_exclude lists the LoRA MatMuls, so the adapter stays float (the builder would "
+               "round it to 4 bits, and int4 adapter weights as graph inputs make chat with the adapter slow).",
                AUTO_OPT_NOTE),
+        olive_equivalent=auto_opt,
         expected_s=lab.profile.expected_s.get("optimize"), expected_disk_gb=lab.profile.disk_gb * 0.2,
     )
 
