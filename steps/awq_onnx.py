@@ -28,26 +28,24 @@ torch, safetensors and onnx are imported inside the functions that need them.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .awq import say, stream
+from .onnx_build import (build_failure, check_adapter, dry_run_argv, keep_float, lora_node_names,
+                         model_builder_pass)
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_OUTPUT, EXIT_MISMATCH = 0, 1, 2, 6, 7
 AWQ_ORDER = (0, 2, 4, 6, 1, 3, 5, 7)  # nibble i of an AWQ int32 holds column 8 * c + AWQ_ORDER[i]
 DEQUANT_DIR, CONFIG_FILE, REPORT_FILE = "awq-dequantized", "onnx-config.json", "awq-onnx-report.json"
 SHARD_BYTES = 4 << 30
-
-
-def say(kind: str, text: str = "") -> None:
-    print(f"[olive-lab] {kind} {text}".rstrip(), flush=True)
 
 
 # --- AWQ (AutoAWQ GEMM) packing ---------------------------------------------------------------------------------
@@ -178,60 +176,17 @@ def dequantize_checkpoint(awq_dir: Path, out: Path, dtype: str = "float16", devi
 
 # --- 2. build ---------------------------------------------------------------------------------------------------
 
-def dry_run_argv(model: Path, adapter: Path, config_dir: Path, python: str = sys.executable) -> list[str]:
-    return [python, "-m", "olive", "auto-opt", "-m", str(model), "-a", str(adapter), "--device", "cpu",
-            "--provider", "CPUExecutionProvider", "--use_ort_genai", "--use_model_builder", "--precision", "int4",
-            "-o", str(config_dir), "--log_level", "1", "--save_config_file", "--dry_run"]
-
-
-#: The projections the builder can give LoRA inputs (its node names: /model/layers.N/{attn,mlp}/PROJ/lora_{A,B}/MatMul).
-LORA_PROJECTIONS = (("attn", "q_proj"), ("attn", "k_proj"), ("attn", "v_proj"), ("attn", "o_proj"),
-                    ("attn", "qkv_proj"), ("mlp", "gate_proj"), ("mlp", "up_proj"), ("mlp", "down_proj"),
-                    ("mlp", "gate_up_proj"))
-
-
-def lora_node_names(num_layers: int) -> list[str]:
-    """Every LoRA MatMul the builder may make for a model of `num_layers` layers (names that do not occur are
-    ignored by its quantizer).
-
-    Why they are kept float: the builder int4-quantizes every MatMul, the LoRA ones too, and ExtractAdapters then
-    makes their packed weights graph inputs. onnxruntime's MatMulNBits prepacks its weights only when they are
-    constant, so with the adapter on every LoRA product runs the slow unpacked path (2x the token time with a
-    rank-64 adapter) - and the adapter itself is rounded to 4 bits. As float MatMuls with float inputs they
-    cost what a rank-64 product should."""
-    return [f"/model/layers.{i}/{block}/{proj}/lora_{ab}/MatMul"
-            for i in range(num_layers) for block, proj in LORA_PROJECTIONS for ab in "AB"]
-
-
 def patch_build_config(config: dict, *, output_dir: str, group_size: int, zero_point: bool = True,
                        keep_lm_head: bool = True, float_lora_layers: int = 0) -> dict:
     """auto-opt's dry-run config -> int4 in AWQ's layout (block = group size, asymmetric), lm_head unquantized,
     and with `float_lora_layers` > 0 the LoRA MatMuls of that many layers left float (`lora_node_names`)."""
-    cfg = copy.deepcopy(config)
-    builders = [p for p in (cfg.get("passes") or {}).values() if isinstance(p, dict) and p.get("type") == "ModelBuilder"]
-    if len(builders) != 1:
-        raise ValueError(f"expected one ModelBuilder pass, found {len(builders)}")
-    if not any(isinstance(p, dict) and p.get("type") == "ExtractAdapters" for p in cfg["passes"].values()):
-        raise ValueError("the auto-opt config has no ExtractAdapters pass: was the adapter (-a) given?")
-    mb = builders[0]
+    exclude = (["/lm_head/MatMul"] if keep_lm_head else []) + lora_node_names(float_lora_layers)
+    cfg = keep_float(config, exclude, output_dir)
+    mb = model_builder_pass(cfg)
     mb["precision"] = "int4"
     mb["int4_block_size"] = int(group_size)
     mb["int4_is_symmetric"] = not zero_point
-    exclude = (["/lm_head/MatMul"] if keep_lm_head else []) + lora_node_names(float_lora_layers)
-    if exclude:
-        mb["int4_nodes_to_exclude"] = exclude
-    cfg["output_dir"] = output_dir
     return cfg
-
-
-def stream(argv: list[str]) -> tuple[int, str]:
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    tail = b""
-    while chunk := os.read(proc.stdout.fileno(), 1 << 16):
-        sys.stdout.buffer.write(chunk)
-        sys.stdout.buffer.flush()
-        tail = (tail + chunk)[-65536:]
-    return proc.wait(), tail.decode("utf-8", errors="replace")
 
 
 # --- 3./4. restore and verify -----------------------------------------------------------------------------------
@@ -466,19 +421,6 @@ def save_onnx(model, onnx_path: Path, data_name: str | None) -> None:
     os.replace(tmp, onnx_path)
 
 
-def check_adapter(out: Path) -> list[str]:
-    import onnx
-
-    problems = []
-    if not (out / "adapter_weights.onnx_adapter").is_file():
-        problems.append("no adapter_weights.onnx_adapter (ExtractAdapters did not run?)")
-    model = onnx.load(str(out / "model.onnx"), load_external_data=False)
-    lora_inputs = [i.name for i in model.graph.input if "lora" in i.name.lower()]
-    if not lora_inputs:
-        problems.append("the graph has no LoRA inputs")
-    return problems
-
-
 # --- 2'. build with AWQ's codes: the builder's int4 pass replaced -------------------------------------------------
 
 def write_awq_matmuls(ir_model, layers: dict, dims: tuple[int, int, int], group: int, accuracy_level: int,
@@ -629,11 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     report["build_seconds"] = round(time.monotonic() - t, 1)
     report["build"] = "builder int4 pass, then AWQ codes restored" if args.requantize else "AWQ codes written in the build"
     if code != 0 or not (out / "model.onnx").is_file():
-        why = "Olive produced no model" if "No output model produced" in tail else f"olive run exited with {code}"
-        errors = [ln.strip() for ln in tail.splitlines() if re.match(r"^\s*[A-Za-z_.]*(Error|Exception): ", ln)]
-        if errors:
-            why += f" ({errors[-1][:300]})"
-        say("error", f"build: {why}; the first error is in the log above")
+        say("error", f"build: {build_failure(code, tail)}; the first error is in the log above")
         return EXIT_FAILED if code else EXIT_NO_OUTPUT
 
     t = time.monotonic()

@@ -92,14 +92,24 @@ class StepPlan:
     expected_s: float | None = None
     expected_disk_gb: float | None = None
     blocked: str = ""
+    #: The Olive command a step of the lab's own stands for, shown to teach it (see the step's notes for the change).
+    olive_equivalent: tuple[str, ...] | None = None
 
     def command_line(self, workspace: Workspace) -> str:
         """The argv as a person would type it in the work folder (copyable; paths relative where possible)."""
-        if not self.argv:
-            return ""
-        words = ["python" if a == sys.executable else workspace.relative(a) if a.startswith(str(workspace.root))
-                 else a for a in self.argv]
-        return " ".join(_shell_word(w) for w in words)
+        return _typed(self.argv, workspace)
+
+    def olive_line(self, workspace: Workspace) -> str:
+        """`olive_equivalent` as a person would type it ("" when the step runs Olive's command itself)."""
+        return _typed(self.olive_equivalent, workspace)
+
+
+def _typed(argv: tuple[str, ...] | None, workspace: Workspace) -> str:
+    if not argv:
+        return ""
+    words = ["python" if a == sys.executable else workspace.relative(a) if a.startswith(str(workspace.root))
+             else a for a in argv]
+    return " ".join(_shell_word(w) for w in words)
 
 
 def _shell_word(word: str) -> str:

@@ -138,5 +138,6 @@ def test_cpu_profile_is_untouched_by_flows(envs_root, tmp_path):
     lab = lab_at(tmp_path, CPU)
     q, f, o = (pipeline.plan(lab, s) for s in ("quantize", "finetune", "optimize"))
     assert q.argv[:2] == ("olive", "quantize") and "rtn" in q.argv
-    assert f.argv[:2] == ("olive", "finetune") and o.argv[:2] == ("olive", "auto-opt")
+    assert f.argv[:2] == ("olive", "finetune") and o.argv[1:3] == ("-m", "olive_lab.steps.onnx_build")
+    assert o.olive_equivalent[:2] == ("olive", "auto-opt")  # the Olive command it stands for, shown to the user
     assert "flow" not in q.settings and "flow" not in o.settings

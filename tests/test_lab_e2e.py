@@ -44,6 +44,23 @@ def test_lab_makes_every_output(cpu_lab):
         assert (root / "logs" / f"{step}.log").stat().st_size > 0
 
 
+def test_the_optimized_adapter_holds_the_float_lora_weights(cpu_lab):
+    """The builder would round the LoRA A/B weights to int4 (packed uint8 graph inputs); the lab keeps them float, as
+    the adapter file's parameters and the graph's float LoRA MatMuls show, while the base projections are int4."""
+    import onnx
+    import onnxruntime as ort
+
+    onnx_dir = cpu_lab.workdir / "models" / "phi" / "onnx-ao"
+    params = ort.AdapterFormat.read_adapter(str(onnx_dir / "adapter_weights.onnx_adapter")).get_parameters()
+    assert params and all(p.data_type() == "tensor(float)" for p in params.values()), \
+        {name: p.data_type() for name, p in params.items()}
+    assert all(".lora_A." in name or ".lora_B." in name for name in params)
+    nodes = onnx.load(str(onnx_dir / "model.onnx"), load_external_data=False).graph.node
+    assert not [n.name for n in nodes if n.op_type == "MatMulNBits" and "/lora_" in n.name]
+    assert sum(n.op_type == "MatMul" and "/lora_" in n.name for n in nodes) == len(params)
+    assert any(n.op_type == "MatMulNBits" and "/attn/" in n.name for n in nodes)
+
+
 def test_lab_ends_with_a_chat_reply_with_and_without_adapter(cpu_lab):
     out = cpu_lab.result.stdout
     assert "adapter off" in out and "adapter on" in out

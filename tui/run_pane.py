@@ -151,8 +151,11 @@ class RunPane(StepPane):
         for note in plan.notes:
             notes.append("Note: ", style="bold")
             notes.append(note + "\n")
+        if olive_line := plan.olive_line(self.lab.workspace):
+            notes.append("The Olive command it stands for: ", style="bold")
+            notes.append(olive_line + "\n")
         q(f"#{self.step}-notes", Static).update(notes)
-        q(f"#{self.step}-notes").display = bool(plan.notes)
+        q(f"#{self.step}-notes").display = bool(notes.plain)
         root = self.lab.workspace.root if self.lab else None
         q(f"#{self.step}-command", Static).update(self.command_line())
         io = Text()

@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         if args.explain:
             for line in (plan.explain, *plan.notes):
                 print(f"# {line}")
+        if olive_line := plan.olive_line(lab.workspace):
+            print(f"# the Olive command it stands for: {olive_line}")
         print(plan.command_line(lab.workspace) or f"# nothing to run: {pipeline.decide(lab, step).reason}")
     if not args.step:
         print("\n# chat: the lab's app.py, for onnxruntime-genai\nolive-lab command chat > app.py && python app.py")
