@@ -15,6 +15,13 @@ from pathlib import Path
 
 import pytest
 
+try:  # tqdm's monitor thread outlives every bar made in-process; with it alive the CLI can no longer fork
+    import tqdm
+
+    tqdm.tqdm.monitor_interval = 0
+except ImportError:
+    pass
+
 REPO = Path(__file__).resolve().parents[1]
 OLIVE_LAB = [sys.executable, "-m", "olive_lab"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 
@@ -41,6 +42,8 @@ def test_app_py_uses_the_models_own_chat_template_when_it_is_not_phi3(tmp_path):
     model.mkdir()
     (model / "config.json").write_text(json.dumps({"model_type": "llama"}))
     (model / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ messages[0]['content'] }}"}))
+    (model / "tokenizer.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(struct.pack("<Q", 2) + b"{}")  # a complete folder, weights empty
     result = olive_lab("command", "chat", "--profile", "cpu", "--model", str(model), "--workdir", str(tmp_path / "w"))
     assert result.returncode == 0, result.stderr
     assert "PROMPT_FORMAT = None" in result.stdout

@@ -93,8 +93,8 @@ def test_a_broken_file_is_named_set_aside_and_never_leaves_a_stale_output(done_l
         (done_lab / ".olive-lab" / "state" / f"{step}.json").unlink()
     take_notices()
 
-    assert main(["status", "--profile", "cpu", "--workdir", str(done_lab)]) == 0  # no traceback, nothing failed
-    lab = core.load_lab(done_lab, "cpu")  # the wizard's way in
+    assert main(["status", "--profile", "cpu", "--model", "tiny", "--workdir", str(done_lab)]) == 0  # no traceback, nothing failed
+    lab = core.load_lab(done_lab, "cpu", "tiny")  # the wizard's way in (a lost lab.json forgets the model)
     assert set(core.status(lab)) >= set(RUNNABLE)
     decisions = {s: pipeline.decide(lab, s) for s in RUNNABLE}
     shown = " ".join((capsys.readouterr().out + "\n".join(take_notices())).split())
@@ -107,11 +107,11 @@ def test_a_broken_file_is_named_set_aside_and_never_leaves_a_stale_output(done_l
         assert decisions.pop(step).run, "outputs of unknown origin and no state: redone, never taken as done"
     assert not any(d.run for d in decisions.values()), decisions  # the rest: nothing redone needlessly
     untouched = "optimize" if step == "quantize" else "quantize"  # `run` with nothing to do: it must not crash
-    assert main(["run", "--profile", "cpu", "--workdir", str(done_lab), "--only", untouched, "--no-chat"]) == 0
+    assert main(["run", "--profile", "cpu", "--model", "tiny", "--workdir", str(done_lab), "--only", untouched, "--no-chat"]) == 0
 
     if _kind(name) == "state":
         _touch_inputs(lab, step)
-        lab = pipeline.load_lab(done_lab, "cpu")
+        lab = pipeline.load_lab(done_lab, "cpu", "tiny")
         assert pipeline.decide(lab, step).run, f"{step}'s inputs changed but its old output counts as done"
 
 
@@ -130,7 +130,7 @@ def test_a_broken_run_file_during_a_run_is_named_and_never_crashes(done_lab, cas
     take_notices()
     lock = take_lock(pipeline.load_lab(done_lab, "cpu").workspace)  # a run is starting
     try:
-        assert main(["status", "--profile", "cpu", "--workdir", str(done_lab)]) == 0
+        assert main(["status", "--profile", "cpu", "--model", "tiny", "--workdir", str(done_lab)]) == 0
         assert main(["run", "--profile", "cpu", "--workdir", str(done_lab), "--no-chat"]) == 3
         handle = core.attach(core.load_lab(done_lab, "cpu"))
         assert handle is not None and handle.current_step() is None

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         model = lab.base_dir
         if not (model / "config.json").is_file():
             console.print(f"[red]no base model in {model}[/]: download it first with "
-                          f"`olive-lab run --profile {profile} --only model`")
+                          f"`olive-lab run --only model` (with --profile {profile})")
             return EXIT_USAGE
     only = {locks.canonical(n) for n in args.only.split(",") if n.strip()} if args.only else None
     result = bundle.make(profile, args.dest, python=args.python, only=only, with_torch=not args.without_torch,
