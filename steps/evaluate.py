@@ -59,9 +59,8 @@ def heldout_rows(lab: Lab) -> tuple[list[dict], str]:
 def plan(lab: Lab) -> StepPlan:
     from .optimize import model_folder
 
-    from .data import heldout_path
-
-    inputs = [lab.base_dir, lab.ft_dir / "adapter", model_folder(lab), heldout_path(lab)]
+    # The dataset (or --eval-data), not data/heldout.jsonl: the step writes the split itself when it is missing.
+    inputs = [lab.base_dir, lab.ft_dir / "adapter", model_folder(lab), lab.eval_data or lab.dataset]
     quantized = quantized_model_dir(lab)
     if quantized.is_dir():
         inputs.insert(1, quantized)
