@@ -1,6 +1,6 @@
 """`olive-lab command [STEP]`: the command each step runs, to copy and to learn from.
 
-`command chat` prints the lab's app.py (so `olive-lab command chat > app.py` makes it), `command upload` the
+`command chat` prints the lab's app.py (redirect `olive-lab command chat` into a file to make it), `command upload` the
 `az ml model create` line with the subscription, resource group and workspace resolved as the upload step does.
 """
 

@@ -27,7 +27,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "finetune-on-AWQ steps, beside the main environment's transformers 5.")
     p.add_argument("--profile", choices=sorted(PROFILE_OVERLAYS), default="gpu", help="default: gpu")
     p.add_argument("--wheels", type=Path, default=None, metavar="DIR",
-                   help="install offline from a bundle (`olive-lab bundle`) or folder of wheels (pip --no-index)")
+                   help="install offline from a bundle (`olive-lab bundle --profile gpu DIR`) or folder of wheels (pip --no-index)")
     p.add_argument("--force", action="store_true", help="reinstall even if the environment is ready")
     p.add_argument("--check", action="store_true", help="only report; install nothing")
     p.set_defaults(run=run)
