@@ -28,13 +28,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DATASET = REPO / "data" / "data_sample_travel.jsonl"
 CALIB_ROWS = 128
-#: name -> the step's flags (besides model, data, output). `today` = AutoAWQ's defaults with its CPU round trips.
+#: name -> the step's flags (besides model, data, output). `today` = AutoAWQ's defaults with its CPU round trips
+#: (what Olive's pass runs); `ours` = the same defaults with the data kept on the GPU (the gpu profile's step).
 VARIANTS = {
-    "today (AutoAWQ defaults, CPU staging)": ["--cpu-staging"],
-    "ours (defaults, GPU resident)": [],
-    "ours, no clip": ["--no-clip"],
-    "ours, grid 10": ["--n-grid", "10"],
-    "ours, 64 samples": ["--calib-samples", "64"],
+    "today": ["--cpu-staging"],
+    "ours": [],
+    "ours-no-clip": ["--no-clip"],
+    "ours-grid-10": ["--n-grid", "10"],
+    "ours-64-samples": ["--calib-samples", "64"],
 }
 
 

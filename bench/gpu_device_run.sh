@@ -34,7 +34,7 @@ follow_full() {  # $1 = seconds budget from T0
 collect_full() {
   cp $FULL.log "$OUT/full.log" 2>/dev/null
   [ -f $FULL/result.json ] && cp $FULL/result.json "$OUT/bench-full.json" && cp $FULL/result.md "$OUT/bench-full.md"
-  (cd $FULL && tar czf "$OUT/full-lablogs.tar.gz" lab/logs lab/.olive-lab bench-logs lab/models/phi/onnx-ao/awq-onnx-report.json 2>/dev/null)
+  (cd $FULL && tar czf "$OUT/full-lablogs.tar.gz" lab/logs lab/.olive-lab lab/reports bench-logs lab/models/phi/onnx-ao/awq-onnx-report.json 2>/dev/null)
 }
 
 if [ "$MODE" = first ]; then
@@ -52,11 +52,12 @@ if [ "$MODE" = first ]; then
     (cd /tmp && python3 -m olive_lab.cli setup --profile gpu --wheels "$R/.whl"); echo "setup rc=$?"
     echo "== olive-lab check --profile gpu (after setup)"; (cd /tmp && python3 -m olive_lab.cli check --profile gpu -w /tmp/checkw); echo "check gpu rc=$?"
   } 2>&1 | tee "$OUT/first.log"
+  if [ "${SKIP_TINY:-0}" = 1 ]; then TINY_RC=0; SKIP_EVIDENCE=1; else
   echo "== tiny lab, faithful flow, through olive-lab run ($(elapsed) s)" | tee -a "$OUT/first.log"
   python3 "$R/bench/gpu_lab.py" --work /tmp/tiny --size tiny --chat-tokens 32 --out /tmp/tiny/result.json > /tmp/tiny.log 2>&1
   TINY_RC=$?
   cp /tmp/tiny.log "$OUT/bench-tiny.log"; cp /tmp/tiny/result.json "$OUT/bench-tiny.json" 2>/dev/null
-  tail -30 /tmp/tiny.log
+  tail -30 /tmp/tiny.log; fi
   if [ "${SKIP_EVIDENCE:-0}" != 1 ]; then {
     echo "== evidence: the builder on the AWQ model + adapter directly ($(elapsed) s)"
     L=/tmp/tiny/lab/models/phi
@@ -67,22 +68,29 @@ if [ "$MODE" = first ]; then
     (cd /tmp && OLIVE_LAB_GPU_FLOW=hybrid timeout 240 python3 -m olive_lab.cli run --only optimize -w /tmp/tiny/lab-hybrid 2>&1 | tail -25)
     echo "== done tiny part ($(elapsed) s), tiny rc=$TINY_RC"
   } 2>&1 | tee "$OUT/tiny-extra.log"; fi
-  (cd /tmp/tiny && tar czf "$OUT/tiny-lablogs.tar.gz" lab/logs lab/.olive-lab bench-logs lab/models/phi/onnx-ao/awq-onnx-report.json lab/models/phi/awq/awq-config.json 2>/dev/null)
+  [ -d /tmp/tiny ] && (cd /tmp/tiny && tar czf "$OUT/tiny-lablogs.tar.gz" lab/logs lab/.olive-lab bench-logs lab/models/phi/onnx-ao/awq-onnx-report.json lab/models/phi/awq/awq-config.json 2>/dev/null)
   if [ "$TINY_RC" != 0 ] || [ "${SKIP_FULL:-0}" = 1 ]; then echo "not starting the full-size run"; exit $TINY_RC; fi
   echo "== starting the full-size benchmark detached ($(elapsed) s)"
   setsid nohup python3 "$R/bench/gpu_lab.py" --work $FULL --size phi35mini --bare-step "${BARE_STEP:-finetune}" \
     --out $FULL/result.json > $FULL.log 2>&1 < /dev/null &
   sleep 5
-  follow_full 555
+  follow_full 585
   collect_full
   exit 0
 fi
 
+equivalence() {  # ours vs AutoAWQ's quantizer on the GPU: Phi-3.5-mini shapes, 2 layers, float32
+  echo "== AWQ equivalence on the GPU ($(elapsed) s)"
+  python3 -m olive_lab.steps.tiny_model --out /tmp/eq/model --data $FULL/data/travel.jsonl --size phi35mini --layers 2 --longrope >/tmp/eq.log 2>&1 || { tail -5 /tmp/eq.log; return; }
+  (cd /tmp && PYTHONPATH=/tmp/envs/awq-tf4:/tmp/site timeout 300 python3 "$R/bench/awq_equivalence.py" /tmp/eq/model $FULL/lab/models/phi/awq/calib 2>&1 | grep -v -i warn | tail -15) | tee "$OUT/awq-equivalence.log"
+}
+
 if [ "$MODE" = wait ]; then
   [ -f .h14/a ] && mkdir -p /tmp/smol && cp .h14/a /tmp/smol/a && echo "kept .h14/a ($(stat -c %s .h14/a) bytes)"
-  follow_full 560
+  follow_full "${WAIT_S:-430}"
   collect_full
   [ -f $FULL/result.json ] && cat $FULL/result.md
+  [ -f $FULL/result.json ] && [ "${EQUIV:-1}" = 1 ] && equivalence
   exit 0
 fi
 
@@ -93,7 +101,7 @@ if [ "$MODE" = quality ]; then
   [ -f $FULL/result.json ] && cat $FULL/result.md
   echo "== AWQ settings on SmolLM2 ($(elapsed) s)"
   (cd /tmp && python3 "$R/bench/awq_quality.py" --gguf /tmp/smol/SmolLM2-135M-Instruct.Q4_1.gguf --work /tmp/q \
-     --out "$OUT/awq-quality.json") 2>&1 | tee "$OUT/awq-quality.log" | grep -v -i warn
+     --variants "${VARIANTS:-today,ours,ours-no-clip,ours-grid-10,ours-64-samples}" --out "$OUT/awq-quality.json") 2>&1 | tee "$OUT/awq-quality.log" | grep -v -i warn
   (cd /tmp/q && tar czf "$OUT/awq-logs.tar.gz" *.log) 2>/dev/null; ls "$OUT"
   exit 0
 fi

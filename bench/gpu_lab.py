@@ -277,7 +277,7 @@ def main(argv=None) -> int:
     result["lab_wall_s"] = round(t_run_end - t_cli, 1)
     states = step_states(lab)
     steps = {}
-    for name in ("model", "quantize", "finetune", "optimize"):
+    for name in ("model", "quantize", "finetune", "optimize", "evaluate"):
         st = states.get(name, {})
         dur = (st.get("ended_at") or 0) - (st.get("started_at") or 0) if st.get("started_at") else None
         steps[name] = {"status": run.get("status", {}).get(name), "reason": run.get("reasons", {}).get(name),
@@ -366,7 +366,7 @@ def render(r: dict) -> str:
             continue
         lines.append(f"| {name} | {st['status']} | {fmt(st['wall_s'])} | {fmt(st['lab_a100_s'])} | "
                      f"{fmt(st['gpu_peak_gib'])} | {fmt(st['rss_peak_gib'])} |")
-    lab_steps = sum(st["wall_s"] or 0 for n, st in r.get("steps", {}).items() if n != "model")
+    lab_steps = sum(st["wall_s"] or 0 for n, st in r.get("steps", {}).items() if n in ("quantize", "finetune", "optimize"))
     lines += ["", f"Lab steps quantize+finetune+optimize: {lab_steps:.1f} s ({lab_steps / 60:.1f} min; the lab quotes "
               f"19 min on an A100). `olive-lab run` start to end of the run: {r.get('lab_wall_s')} s; "
               f"CLI start (detach): {r.get('cli_start_s')} s."]
