@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from . import envs
 from .data import train_path
 from .lab import Lab, StepPlan
+from .onnx_build import FLOAT_LORA_NOTE, step_argv
 from .olive_cli import olive_argv
 from .profiles import LAB_TEXT_TEMPLATE
 
@@ -131,18 +132,17 @@ def plan_optimize(lab: Lab, explain: str, auto_opt_note: str) -> StepPlan:
                 "into it in place of the builder's int4 pass (AWQ's layout: block 128, zero points), keeps the "
                 "LoRA products float so chat with the adapter stays fast, and checks every code against the "
                 "checkpoint.")
-        title = "Optimize to ONNX (AWQ int4 + adapter)"
+        title, olive_equivalent = "Optimize to ONNX (AWQ int4 + adapter)", None
     else:
         model = lab.base_dir if flow.name == HYBRID else ft / "model"
-        argv = olive_argv("auto-opt", "-m", str(model), "-a", str(ft / "adapter"), "--device", "cpu",
-                          "--provider", "CPUExecutionProvider", "--use_ort_genai", "--use_model_builder",
-                          "--precision", lab.profile.optimize_precision, "-o", str(lab.onnx_dir))
+        argv, olive_equivalent = step_argv(model, ft / "adapter", lab.onnx_dir, lab.profile.optimize_precision)
         inputs = (model, ft / "adapter")
-        note = (auto_opt_note + (" Hybrid: the int4 weights are made from the float model, the adapter was "
-                                 "trained against the AWQ weights." if flow.name == HYBRID else ""))
+        note = (FLOAT_LORA_NOTE + " " + auto_opt_note
+                + (" Hybrid: the int4 weights are made from the float model, the adapter was trained against the "
+                   "AWQ weights." if flow.name == HYBRID else ""))
         title = "Optimize to ONNX (int4, with adapter)"
     return StepPlan(step="optimize", title=title, explain=explain, argv=argv, inputs=inputs,
                     outputs={"model": lab.onnx_dir},
                     settings={"precision": lab.profile.optimize_precision, "flow": flow.name},
-                    notes=_notes(flow, note), expected_s=lab.profile.expected_s.get("optimize"),
-                    expected_disk_gb=lab.profile.disk_gb * 0.2)
+                    notes=_notes(flow, note), olive_equivalent=olive_equivalent,
+                    expected_s=lab.profile.expected_s.get("optimize"), expected_disk_gb=lab.profile.disk_gb * 0.2)

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from .awq import say, stream
+from .olive_cli import olive_argv
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_OUTPUT = 0, 1, 2, 6
 ADAPTER_FILE = "adapter_weights.onnx_adapter"
@@ -39,6 +40,25 @@ def dry_run_argv(model: Path, adapter: Path, config_dir: Path, precision: str = 
     return [python, "-m", "olive", "auto-opt", "-m", str(model), "-a", str(adapter), "--device", "cpu",
             "--provider", "CPUExecutionProvider", "--use_ort_genai", "--use_model_builder", "--precision", precision,
             "-o", str(config_dir), "--log_level", "1", "--save_config_file", "--dry_run"]
+
+
+#: What the optimize step tells the user about the one change it makes to `olive auto-opt`.
+FLOAT_LORA_NOTE = ("This step runs the Olive command shown with it (`olive auto-opt ...`) from its config "
+                   "(`--dry_run --save_config_file`), with one change before `olive run --config`: the ModelBuilder "
+                   "pass's int4_nodes_to_exclude lists the LoRA MatMuls, so the adapter stays float (the builder "
+                   "would round it to 4 bits, and int4 adapter weights as graph inputs make chat with the adapter "
+                   "slow).")
+
+
+def step_argv(model: Path, adapter: Path, out: Path, precision: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The optimize step's argv (this module) and the `olive auto-opt` command it stands for, for a float or
+    dequantized model and its adapter: used by the cpu profile and the GPU flows that build from a float model."""
+    argv = (sys.executable, "-m", "olive_lab.steps.onnx_build", "--model", str(model), "--adapter", str(adapter),
+            "--out", str(out), "--precision", precision)
+    auto_opt = olive_argv("auto-opt", "-m", str(model), "-a", str(adapter), "--device", "cpu",
+                          "--provider", "CPUExecutionProvider", "--use_ort_genai", "--use_model_builder",
+                          "--precision", precision, "-o", str(out))
+    return argv, auto_opt
 
 
 #: The projections the builder can give LoRA inputs (its node names: /model/layers.N/{attn,mlp}/PROJ/lora_{A,B}/MatMul).

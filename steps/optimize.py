@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from .lab import Lab, StepPlan
-from .olive_cli import missing_files, olive_argv
+from .olive_cli import missing_files
+from .onnx_build import FLOAT_LORA_NOTE, step_argv
 
 EXPLAIN = (
     "ONNX is a portable graph format; onnxruntime-genai runs ONNX language models with a generation loop, "
@@ -28,22 +28,12 @@ def plan(lab: Lab) -> StepPlan:
 
         return plan_optimize(lab, EXPLAIN, AUTO_OPT_NOTE)
     ft, precision = lab.ft_dir, lab.profile.optimize_precision
-    argv = (sys.executable, "-m", "olive_lab.steps.onnx_build", "--model", str(ft / "model"),
-            "--adapter", str(ft / "adapter"), "--out", str(lab.onnx_dir), "--precision", precision)
-    auto_opt = olive_argv(
-        "auto-opt", "-m", str(ft / "model"), "-a", str(ft / "adapter"), "--device", "cpu",
-        "--provider", "CPUExecutionProvider", "--use_ort_genai", "--use_model_builder",
-        "--precision", precision, "-o", str(lab.onnx_dir),
-    )
+    argv, auto_opt = step_argv(ft / "model", ft / "adapter", lab.onnx_dir, precision)
     return StepPlan(
         step="optimize", title="Optimize to ONNX (int4, with adapter)", explain=EXPLAIN, argv=argv,
         inputs=(ft / "model", ft / "adapter"), outputs={"model": lab.onnx_dir},
         settings={"precision": precision, "lora": "float"},
-        notes=("This step runs the Olive command shown with it (`olive auto-opt ...`) from its config "
-               "(`--dry_run --save_config_file`), with one change before `olive run --config`: the ModelBuilder "
-               "pass's int4_nodes_to_exclude lists the LoRA MatMuls, so the adapter stays float (the builder would "
-               "round it to 4 bits, and int4 adapter weights as graph inputs make chat with the adapter slow).",
-               AUTO_OPT_NOTE),
+        notes=(FLOAT_LORA_NOTE, AUTO_OPT_NOTE),
         olive_equivalent=auto_opt,
         expected_s=lab.profile.expected_s.get("optimize"), expected_disk_gb=lab.profile.disk_gb * 0.2,
     )

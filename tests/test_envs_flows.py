@@ -105,7 +105,9 @@ def test_without_overlay_the_gpu_profile_falls_back(envs_root, tmp_path):
     q, f, o = (pipeline.plan(lab, s) for s in ("quantize", "finetune", "optimize"))
     assert q.argv[:2] == ("olive", "quantize") and "rtn" in q.argv and q.settings["flow"] == "fallback"
     assert f.argv[:2] == ("olive", "finetune") and str(lab.base_dir) in f.argv
-    assert o.argv[:2] == ("olive", "auto-opt") and str(lab.ft_dir / "model") in o.argv
+    # the float-LoRA build (the adapter is not rounded to int4), shown as the `olive auto-opt` it stands for
+    assert "olive_lab.steps.onnx_build" in o.argv and o.argv[o.argv.index("--model") + 1] == str(lab.ft_dir / "model")
+    assert o.olive_equivalent[:2] == ("olive", "auto-opt") and str(lab.ft_dir / "adapter") in o.olive_equivalent
     assert all("fallback" in p.notes[0] for p in (q, f, o))
 
 
@@ -126,7 +128,7 @@ def test_hybrid_builds_from_the_float_base(envs_root, tmp_path, monkeypatch):
     monkeypatch.setenv(flows.FLOW_VAR, "hybrid")
     lab = lab_at(tmp_path)
     o = pipeline.plan(lab, "optimize")
-    assert o.argv[:2] == ("olive", "auto-opt") and o.argv[o.argv.index("-m") + 1] == str(lab.base_dir)
+    assert "olive_lab.steps.onnx_build" in o.argv and o.argv[o.argv.index("--model") + 1] == str(lab.base_dir)
     assert str(lab.quantized_dir / "model") in pipeline.plan(lab, "finetune").argv
     # the flow is part of the fingerprint: switching flows reruns the step
     monkeypatch.setenv(flows.FLOW_VAR, "faithful")
