@@ -316,6 +316,76 @@ def _json_hint(text: str, msg: str, line: int) -> str:
     return f"Each line must be one complete JSON object, e.g. {ROW_EXAMPLE}."
 
 
+def _parse_lines(raw: bytes, max_tokens: int, problems: list[Finding]) -> tuple[list[tuple[int, dict]], int, int]:
+    """Decode and parse each line of a JSONL file (without its BOM): the objects with their line numbers, the
+    number of non-blank lines and of blank ones; every line that is not an object adds its problem."""
+    objects: list[tuple[int, dict]] = []
+    rows_seen = blank = 0
+    chunks = raw.split(b"\n")
+    if chunks and chunks[-1] == b"":
+        chunks.pop()  # the line end of the last line, not a line of its own
+    for number, chunk in enumerate(chunks, start=1):
+        if chunk.endswith(b"\r"):
+            chunk = chunk[:-1]
+        if len(chunk) > MAX_ROW_BYTES:
+            rows_seen += 1
+            problems.append(problem(
+                number, ROW_TOO_BIG, ERROR,
+                f"line {number} is {len(chunk):,} bytes long, over the limit of {MAX_ROW_BYTES:,} for one row (a "
+                f"training sample is at most {max_tokens} tokens, about {4 * max_tokens:,} characters). Shorten or "
+                "split it, or delete the line."))
+            continue
+        try:
+            text = chunk.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            rows_seen += 1
+            bad = chunk[exc.start:exc.start + 1].hex().upper()
+            problems.append(problem(
+                number, INVALID_UTF8, ERROR,
+                f"line {number}: not valid UTF-8 (byte 0x{bad} at byte {exc.start + 1}, near "
+                f"'{_clip(chunk.decode('utf-8', 'replace')[max(0, exc.start - 20):exc.start + 20], 40)}'). The file "
+                "was probably saved as Latin-1 or Windows-1252; re-save it as UTF-8.",
+                column=exc.start + 1))
+            continue
+        if not text.strip():
+            blank += 1
+            continue
+        rows_seen += 1
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.append(problem(
+                number, BAD_JSON, ERROR,
+                f"line {number}, column {exc.colno}: not valid JSON ({exc.msg}). {_json_hint(text, exc.msg, number)}",
+                column=exc.colno))
+            continue
+        if not isinstance(obj, dict):
+            if isinstance(obj, list) and obj and all(isinstance(o, dict) for o in obj):
+                fix = "It holds a JSON array of rows; JSONL needs each object on its own line, without [ ]."
+            else:
+                fix = f"Each line must be an object with the template's fields, e.g. {ROW_EXAMPLE}."
+            problems.append(problem(
+                number, NOT_OBJECT, ERROR, f"line {number}: is {_kind_of(obj)}, not a JSON object. {fix}"))
+            continue
+        objects.append((number, obj))
+    return objects, rows_seen, blank
+
+
+def read_objects(path) -> tuple[list[tuple[int, dict]], int]:
+    """The JSON objects of a JSONL file, with their line numbers, and how many lines are not one.
+
+    Lenient, for the steps that only need the text (calibration, the tiny model's tokenizer): a bad line is
+    skipped and counted; the data step is the one that says what is wrong with it. Raises OSError when the file
+    cannot be read.
+    """
+    raw = Path(path).read_bytes()
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM):]
+    problems: list[Finding] = []
+    objects, _lines, _blank = _parse_lines(raw, DEFAULT_MAX_TOKENS, problems)
+    return objects, len(problems)
+
+
 def inspect_dataset(path, template: str = LAB_TEXT_TEMPLATE, count_tokens: Callable[[str], int] | None = None,
                     max_tokens: int = DEFAULT_MAX_TOKENS) -> DataReport:
     """Read and check a JSONL dataset. Never raises for a bad file: everything wrong is a problem (`problem`)."""
@@ -374,55 +444,7 @@ def inspect_dataset(path, template: str = LAB_TEXT_TEMPLATE, count_tokens: Calla
             "this too). Use real line breaks, e.g. $'<|user|>\\n{prompt}...' in bash."))
 
     # Pass 1: decode and parse each line; keep the objects (with their line numbers).
-    objects: list[tuple[int, dict]] = []
-    rows_seen = blank = 0
-    chunks = raw.split(b"\n")
-    if chunks and chunks[-1] == b"":
-        chunks.pop()  # the line end of the last line, not a line of its own
-    for number, chunk in enumerate(chunks, start=1):
-        if chunk.endswith(b"\r"):
-            chunk = chunk[:-1]
-        if len(chunk) > MAX_ROW_BYTES:
-            rows_seen += 1
-            problems.append(problem(
-                number, ROW_TOO_BIG, ERROR,
-                f"line {number} is {len(chunk):,} bytes long, over the limit of {MAX_ROW_BYTES:,} for one row (a "
-                f"training sample is at most {max_tokens} tokens, about {4 * max_tokens:,} characters). Shorten or "
-                "split it, or delete the line."))
-            continue
-        try:
-            text = chunk.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            rows_seen += 1
-            bad = chunk[exc.start:exc.start + 1].hex().upper()
-            problems.append(problem(
-                number, INVALID_UTF8, ERROR,
-                f"line {number}: not valid UTF-8 (byte 0x{bad} at byte {exc.start + 1}, near "
-                f"'{_clip(chunk.decode('utf-8', 'replace')[max(0, exc.start - 20):exc.start + 20], 40)}'). The file "
-                "was probably saved as Latin-1 or Windows-1252; re-save it as UTF-8.",
-                column=exc.start + 1))
-            continue
-        if not text.strip():
-            blank += 1
-            continue
-        rows_seen += 1
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            problems.append(problem(
-                number, BAD_JSON, ERROR,
-                f"line {number}, column {exc.colno}: not valid JSON ({exc.msg}). {_json_hint(text, exc.msg, number)}",
-                column=exc.colno))
-            continue
-        if not isinstance(obj, dict):
-            if isinstance(obj, list) and obj and all(isinstance(o, dict) for o in obj):
-                fix = "It holds a JSON array of rows; JSONL needs each object on its own line, without [ ]."
-            else:
-                fix = f"Each line must be an object with the template's fields, e.g. {ROW_EXAMPLE}."
-            problems.append(problem(
-                number, NOT_OBJECT, ERROR, f"line {number}: is {_kind_of(obj)}, not a JSON object. {fix}"))
-            continue
-        objects.append((number, obj))
+    objects, rows_seen, blank = _parse_lines(raw, max_tokens, problems)
 
     # Which template fields exist anywhere in the data: a field no row has is a template problem, reported once.
     present: set[str] = set()

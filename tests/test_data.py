@@ -549,3 +549,25 @@ def test_a_bad_dataset_is_refused_before_finetune_with_its_line_numbers(tmp_path
     lab = pipeline.load_lab(tmp_path / "w", "cpu", "tiny", str(bad))
     problems = pipeline.preflight(lab, "finetune")
     assert any("line 2" in p for p in problems) and not d.train_path(lab).exists()
+
+
+def test_read_objects_is_the_lenient_reader_other_steps_use(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"prompt": "a", "response": "b"}\n\n{bad json\n[1, 2]\n'
+                     b'{"text": "caf\xe9"}\n{"prompt": "c", "response": "d"}\r\n')
+    objects, bad = d.read_objects(path)
+    assert objects == [(1, {"prompt": "a", "response": "b"}), (6, {"prompt": "c", "response": "d"})]
+    assert bad == 3  # bad JSON, an array, invalid UTF-8: the data step names each of them by line
+
+
+def test_dataset_problems_and_machine_findings_are_one_type(tmp_path):
+    from olive_lab.steps import check, findings
+
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"prompt": "a", "response": "b"}\n{"prompt": "c"}\n', encoding="utf-8")
+    problem = d.inspect_dataset(path).errors[0]
+    assert isinstance(problem, findings.Finding) and check.Finding is findings.Finding
+    assert (problem.key, problem.line, problem.blocks) == (d.MISSING_FIELD, 2, True)
+    with pytest.raises(ValueError, match="severity must be one of"):
+        findings.Finding("gpu", "GPU", "fatal", "made up")
+
