@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .findings import ERROR, WARNING, Finding
+from .findings import ERROR, WARNING, Finding, blocking_of, warnings_of
 from .profiles import LAB_TEXT_TEMPLATE
 
 
@@ -156,11 +156,11 @@ class DataReport:
 
     @property
     def errors(self) -> list[Finding]:
-        return [p for p in self.problems if p.severity == ERROR]
+        return blocking_of(self.problems)
 
     @property
     def warnings(self) -> list[Finding]:
-        return [p for p in self.problems if p.severity == WARNING]
+        return warnings_of(self.problems)
 
     @property
     def ok(self) -> bool:

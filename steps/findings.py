@@ -49,3 +49,13 @@ class Finding:
 def worst(severities) -> str:
     """The most severe of `severities` (ok for none)."""
     return max(severities, key=_RANK.__getitem__, default=OK)
+
+
+def blocking_of(findings) -> list[Finding]:
+    """The findings that stop the step, in their order."""
+    return [f for f in findings if f.blocks]
+
+
+def warnings_of(findings) -> list[Finding]:
+    return [f for f in findings if f.severity == WARNING]
+

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..findings import BLOCKING, WARNING, Finding
+from ..findings import Finding, blocking_of, warnings_of
 from ..profiles import PROFILES
 from .assess import assess, choose_profile
 from .facts import GpuInfo, ProbeData
@@ -35,11 +35,11 @@ class CheckReport:
     @property
     def blocking(self) -> list[Finding]:
         """The findings that stop the chosen profile."""
-        return [f for f in self.findings if f.severity == BLOCKING]
+        return blocking_of(self.findings)
 
     @property
     def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == WARNING]
+        return warnings_of(self.findings)
 
     @property
     def ok(self) -> bool:
