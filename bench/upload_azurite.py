@@ -38,6 +38,7 @@ def main() -> int:
     from aml_fakes import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, FakeArm
     from aml_fixtures import SHIM_DIR, Azurite, Certs, azurite_binary, make_model_folder
     from olive_lab.steps import upload as up
+    from olive_lab.steps.upload import storage
 
     binary = azurite_binary()
     if not binary:
@@ -71,7 +72,7 @@ def main() -> int:
             print(f"built a {size / 1e9:.2f} GB folder in {time.monotonic() - t0:.1f} s", flush=True)
             for concurrency in args.concurrency:
                 for run in range(args.runs):
-                    up.MAX_CONCURRENCY = concurrency
+                    storage.MAX_CONCURRENCY = concurrency
                     arm.reset(storage_endpoint=azurite.endpoint, container=azurite.new_container())
                     phases: dict[str, float] = {}
 

@@ -41,6 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .data import read_objects
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA, EXIT_NO_OUTPUT = 0, 1, 2, 4, 6
 AWQ_PASS_TYPE = "AutoAWQQuantizer"
 CALIB_DIR, CALIB_FILE, CONFIG_FILE, VIEW_DIR = "calib", "calib.jsonl", "awq-config.json", "input-view"
@@ -64,14 +66,9 @@ def calibration_texts(data: Path, limit: int, template: str | None = None) -> li
     if template is None:
         from .profiles import LAB_TEXT_TEMPLATE as template
     texts = []
-    for line in data.read_text(encoding="utf-8-sig").splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not isinstance(row.get("response"), str):
+    objects, _bad = read_objects(data)
+    for _line, row in objects:
+        if not isinstance(row.get("prompt"), str) or not isinstance(row.get("response"), str):
             continue
         texts.append(template.replace("{prompt}", row["prompt"]).replace("{response}", row["response"]))
         if len(texts) >= limit:

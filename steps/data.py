@@ -10,8 +10,9 @@ A row is one JSON object per line with the fields the text template names (the l
 - **warnings** train fine but may not be what you meant (duplicates, rows longer than `max_seq_len`).
 
 Nothing is dropped silently: every well-formed row is in `DataReport.rows` (duplicates included, since
-training uses them too) and every line that is not has a `Problem`. Standard library only, and fast
-(10k rows in well under a second with the default token estimate).
+training uses them too) and every line that is not has a problem (a `steps.findings.Finding`, the type the
+machine check uses too). Standard library only, and fast (10k rows in well under a second with the default
+token estimate).
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ import random
 import statistics
 import string
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .findings import ERROR, WARNING, Finding, blocking_of, warnings_of
 from .profiles import LAB_TEXT_TEMPLATE
 
-ERROR, WARNING = "error", "warning"
 
 # Problem kinds (stable strings: front ends and tests match on them).
 FILE_MISSING = "file_missing"
@@ -89,26 +90,18 @@ class Row:
         return {"prompt": self.prompt, "response": self.response, **self.data}
 
 
-@dataclass(frozen=True)
-class Problem:
-    """Something wrong with the file. `line` is 1-based, or None for the whole file (or the template).
+def problem(line: int | None, kind: str, severity: str, message: str, *, ref: int | None = None,
+            column: int | None = None) -> Finding:
+    """Something wrong with the file, as a `Finding`: `kind` is its key, `message` its detail (which says the fix
+    too). `line` is 1-based, or None for the whole file (or the template); `ref` is the line a duplicate repeats;
+    `column` is the 1-based character (JSON) or byte (UTF-8) position."""
+    return Finding(kind, "", severity, message, line=line, column=column, ref=ref)
 
-    `ref` is the line a duplicate repeats; `column` is the 1-based character (JSON) or byte (UTF-8) position.
-    """
 
-    line: int | None
-    kind: str
-    severity: str
-    message: str
-    ref: int | None = None
-    column: int | None = None
-
-    @property
-    def is_error(self) -> bool:
-        return self.severity == ERROR
-
-    def where(self) -> str:
-        return "file" if self.line is None else f"line {self.line}"
+def problem_dict(p: Finding) -> dict:
+    """One problem of `olive-lab data --json` (stable keys: line, kind, severity, message, ref, column)."""
+    return {"line": p.line, "kind": p.key, "severity": p.severity, "message": p.detail, "ref": p.ref,
+            "column": p.column}
 
 
 @dataclass(frozen=True)
@@ -156,18 +149,18 @@ class DataStats:
 class DataReport:
     path: Path
     rows: list[Row] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Finding] = field(default_factory=list)
     stats: DataStats = field(default_factory=DataStats)
     template: str = LAB_TEXT_TEMPLATE
     max_tokens: int = DEFAULT_MAX_TOKENS
 
     @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == ERROR]
+    def errors(self) -> list[Finding]:
+        return blocking_of(self.problems)
 
     @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == WARNING]
+    def warnings(self) -> list[Finding]:
+        return warnings_of(self.problems)
 
     @property
     def ok(self) -> bool:
@@ -177,20 +170,20 @@ class DataReport:
     @property
     def missing(self) -> bool:
         """True when the file itself is not there (as opposed to being there and wrong)."""
-        return any(p.kind in MISSING_KINDS for p in self.problems)
+        return any(p.key in MISSING_KINDS for p in self.problems)
 
     def problem_counts(self) -> dict[str, int]:
         """How many problems of each kind, errors' kinds first."""
         counts: dict[str, int] = {}
         for p in sorted(self.problems, key=lambda p: p.severity != ERROR):
-            counts[p.kind] = counts.get(p.kind, 0) + 1
+            counts[p.key] = counts.get(p.key, 0) + 1
         return counts
 
     def summary(self) -> str:
         """One line a person reads first."""
         s = self.stats
         if self.missing:
-            return self.errors[0].message
+            return self.errors[0].detail
         head = f"{s.valid_rows} of {s.rows} rows usable"
         e, w = len(self.errors), len(self.warnings)
         if not e and not w:
@@ -215,7 +208,7 @@ class DataReport:
             "errors": len(self.errors),
             "warnings": len(self.warnings),
             "problem_counts": self.problem_counts(),
-            "problems": [asdict(p) for p in self.problems],
+            "problems": [problem_dict(p) for p in self.problems],
         }
 
 
@@ -323,15 +316,85 @@ def _json_hint(text: str, msg: str, line: int) -> str:
     return f"Each line must be one complete JSON object, e.g. {ROW_EXAMPLE}."
 
 
+def _parse_lines(raw: bytes, max_tokens: int, problems: list[Finding]) -> tuple[list[tuple[int, dict]], int, int]:
+    """Decode and parse each line of a JSONL file (without its BOM): the objects with their line numbers, the
+    number of non-blank lines and of blank ones; every line that is not an object adds its problem."""
+    objects: list[tuple[int, dict]] = []
+    rows_seen = blank = 0
+    chunks = raw.split(b"\n")
+    if chunks and chunks[-1] == b"":
+        chunks.pop()  # the line end of the last line, not a line of its own
+    for number, chunk in enumerate(chunks, start=1):
+        if chunk.endswith(b"\r"):
+            chunk = chunk[:-1]
+        if len(chunk) > MAX_ROW_BYTES:
+            rows_seen += 1
+            problems.append(problem(
+                number, ROW_TOO_BIG, ERROR,
+                f"line {number} is {len(chunk):,} bytes long, over the limit of {MAX_ROW_BYTES:,} for one row (a "
+                f"training sample is at most {max_tokens} tokens, about {4 * max_tokens:,} characters). Shorten or "
+                "split it, or delete the line."))
+            continue
+        try:
+            text = chunk.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            rows_seen += 1
+            bad = chunk[exc.start:exc.start + 1].hex().upper()
+            problems.append(problem(
+                number, INVALID_UTF8, ERROR,
+                f"line {number}: not valid UTF-8 (byte 0x{bad} at byte {exc.start + 1}, near "
+                f"'{_clip(chunk.decode('utf-8', 'replace')[max(0, exc.start - 20):exc.start + 20], 40)}'). The file "
+                "was probably saved as Latin-1 or Windows-1252; re-save it as UTF-8.",
+                column=exc.start + 1))
+            continue
+        if not text.strip():
+            blank += 1
+            continue
+        rows_seen += 1
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.append(problem(
+                number, BAD_JSON, ERROR,
+                f"line {number}, column {exc.colno}: not valid JSON ({exc.msg}). {_json_hint(text, exc.msg, number)}",
+                column=exc.colno))
+            continue
+        if not isinstance(obj, dict):
+            if isinstance(obj, list) and obj and all(isinstance(o, dict) for o in obj):
+                fix = "It holds a JSON array of rows; JSONL needs each object on its own line, without [ ]."
+            else:
+                fix = f"Each line must be an object with the template's fields, e.g. {ROW_EXAMPLE}."
+            problems.append(problem(
+                number, NOT_OBJECT, ERROR, f"line {number}: is {_kind_of(obj)}, not a JSON object. {fix}"))
+            continue
+        objects.append((number, obj))
+    return objects, rows_seen, blank
+
+
+def read_objects(path) -> tuple[list[tuple[int, dict]], int]:
+    """The JSON objects of a JSONL file, with their line numbers, and how many lines are not one.
+
+    Lenient, for the steps that only need the text (calibration, the tiny model's tokenizer): a bad line is
+    skipped and counted; the data step is the one that says what is wrong with it. Raises OSError when the file
+    cannot be read.
+    """
+    raw = Path(path).read_bytes()
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM):]
+    problems: list[Finding] = []
+    objects, _lines, _blank = _parse_lines(raw, DEFAULT_MAX_TOKENS, problems)
+    return objects, len(problems)
+
+
 def inspect_dataset(path, template: str = LAB_TEXT_TEMPLATE, count_tokens: Callable[[str], int] | None = None,
                     max_tokens: int = DEFAULT_MAX_TOKENS) -> DataReport:
-    """Read and check a JSONL dataset. Never raises for a bad file: everything wrong is a `Problem`."""
+    """Read and check a JSONL dataset. Never raises for a bad file: everything wrong is a problem (`problem`)."""
     path = Path(path).expanduser()
     report = DataReport(path=path, template=template, max_tokens=max_tokens)
     problems = report.problems
 
     def fail(kind: str, message: str) -> DataReport:
-        problems.append(Problem(None, kind, ERROR, message))
+        problems.append(problem(None, kind, ERROR, message))
         return report
 
     if not path.exists():
@@ -365,71 +428,23 @@ def inspect_dataset(path, template: str = LAB_TEXT_TEMPLATE, count_tokens: Calla
         fields_used = template_fields(template)
         template_ok = bool(fields_used)
         if not fields_used:
-            problems.append(Problem(None, TEMPLATE, ERROR,
+            problems.append(problem(None, TEMPLATE, ERROR,
                                     "The text template has no placeholders, so every training sample would be the "
                                     "same text. Use the row fields, e.g. <|user|>\\n{prompt}<|end|>\\n<|assistant|>"
                                     "\\n{response}<|end|>."))
     except TemplateError as exc:
         fields_used, template_ok = [], False
-        problems.append(Problem(None, TEMPLATE, ERROR, str(exc)))
+        problems.append(problem(None, TEMPLATE, ERROR, str(exc)))
 
     if "\\n" in template and "\n" not in template:
-        problems.append(Problem(
+        problems.append(problem(
             None, TEMPLATE, WARNING,
             "The text template contains a literal \\n (a backslash and an n), not a line break. Olive passes it "
             "through unchanged, so the model trains on those two characters (the written lab's bash command does "
             "this too). Use real line breaks, e.g. $'<|user|>\\n{prompt}...' in bash."))
 
     # Pass 1: decode and parse each line; keep the objects (with their line numbers).
-    objects: list[tuple[int, dict]] = []
-    rows_seen = blank = 0
-    chunks = raw.split(b"\n")
-    if chunks and chunks[-1] == b"":
-        chunks.pop()  # the line end of the last line, not a line of its own
-    for number, chunk in enumerate(chunks, start=1):
-        if chunk.endswith(b"\r"):
-            chunk = chunk[:-1]
-        if len(chunk) > MAX_ROW_BYTES:
-            rows_seen += 1
-            problems.append(Problem(
-                number, ROW_TOO_BIG, ERROR,
-                f"line {number} is {len(chunk):,} bytes long, over the limit of {MAX_ROW_BYTES:,} for one row (a "
-                f"training sample is at most {max_tokens} tokens, about {4 * max_tokens:,} characters). Shorten or "
-                "split it, or delete the line."))
-            continue
-        try:
-            text = chunk.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            rows_seen += 1
-            bad = chunk[exc.start:exc.start + 1].hex().upper()
-            problems.append(Problem(
-                number, INVALID_UTF8, ERROR,
-                f"line {number}: not valid UTF-8 (byte 0x{bad} at byte {exc.start + 1}, near "
-                f"'{_clip(chunk.decode('utf-8', 'replace')[max(0, exc.start - 20):exc.start + 20], 40)}'). The file "
-                "was probably saved as Latin-1 or Windows-1252; re-save it as UTF-8.",
-                column=exc.start + 1))
-            continue
-        if not text.strip():
-            blank += 1
-            continue
-        rows_seen += 1
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(
-                number, BAD_JSON, ERROR,
-                f"line {number}, column {exc.colno}: not valid JSON ({exc.msg}). {_json_hint(text, exc.msg, number)}",
-                column=exc.colno))
-            continue
-        if not isinstance(obj, dict):
-            if isinstance(obj, list) and obj and all(isinstance(o, dict) for o in obj):
-                fix = "It holds a JSON array of rows; JSONL needs each object on its own line, without [ ]."
-            else:
-                fix = f"Each line must be an object with the template's fields, e.g. {ROW_EXAMPLE}."
-            problems.append(Problem(
-                number, NOT_OBJECT, ERROR, f"line {number}: is {_kind_of(obj)}, not a JSON object. {fix}"))
-            continue
-        objects.append((number, obj))
+    objects, rows_seen, blank = _parse_lines(raw, max_tokens, problems)
 
     # Which template fields exist anywhere in the data: a field no row has is a template problem, reported once.
     present: set[str] = set()
@@ -445,13 +460,13 @@ def inspect_dataset(path, template: str = LAB_TEXT_TEMPLATE, count_tokens: Calla
                 hint = " Use {prompt} and {response} in the template, as the lab does."
             else:
                 hint = " Rename the fields in the data, or change the template (--template)."
-            problems.append(Problem(
+            problems.append(problem(
                 None, TEMPLATE, ERROR,
                 f"The text template uses {uses}, but no row has {'that field' if len(absent) == 1 else 'those fields'}"
                 f" (the rows have: {have}).{hint}"))
         for name in ("prompt", "response") if not absent else ():
             if name in present and name not in fields_used:
-                problems.append(Problem(
+                problems.append(problem(
                     None, UNUSED_FIELD, WARNING,
                     f"The rows have a '{name}' field but the text template never uses {{{name}}}, so the model "
                     f"will not see it. Add {{{name}}} to the template."))
@@ -471,7 +486,7 @@ def inspect_dataset(path, template: str = LAB_TEXT_TEMPLATE, count_tokens: Calla
         for name in required:
             if name not in obj:
                 have = ", ".join(f"'{k}'" for k in obj) or "no fields at all"
-                row_errors.append(Problem(
+                row_errors.append(problem(
                     number, MISSING_FIELD, ERROR,
                     f"line {number}: missing the '{name}' field (it has {have}). Olive would train on the text "
                     f"'None' here; add \"{name}\": \"...\" or delete the line."))
@@ -479,13 +494,13 @@ def inspect_dataset(path, template: str = LAB_TEXT_TEMPLATE, count_tokens: Calla
             value = obj[name]
             if not isinstance(value, str):
                 shown = json.dumps(value, ensure_ascii=False)
-                row_errors.append(Problem(
+                row_errors.append(problem(
                     number, NOT_STRING, ERROR,
                     f"line {number}: '{name}' is {_kind_of(value)} ({_clip(shown, 30)}), not a text. Put it in "
                     f"quotes (\"{name}\": \"...\") or fix the value."))
             elif not value.strip():
                 what = "to answer with nothing" if name == response_key else "an answer to an empty question"
-                row_errors.append(Problem(
+                row_errors.append(problem(
                     number, EMPTY_TEXT, ERROR,
                     f"line {number}: '{name}' is {'empty' if not value else 'only whitespace'}; the model would "
                     f"learn {what}. Write the text or delete the line."))
@@ -498,13 +513,13 @@ def inspect_dataset(path, template: str = LAB_TEXT_TEMPLATE, count_tokens: Calla
         key = (prompt.strip(), response.strip())
         if key in first_row:
             dup_rows += 1
-            problems.append(Problem(
+            problems.append(problem(
                 number, DUPLICATE_ROW, WARNING,
                 f"line {number} repeats line {first_row[key]} exactly ('{_clip(prompt, 50)}'), so it is trained "
                 f"twice. Delete line {number} unless you mean to weight it.", ref=first_row[key]))
         elif key[0] in first_prompt:
             dup_prompts += 1
-            problems.append(Problem(
+            problems.append(problem(
                 number, DUPLICATE_PROMPT, WARNING,
                 f"line {number}: the prompt '{_clip(prompt, 50)}' also appears on line {first_prompt[key[0]]} with a "
                 "different response. Fine if intended (the lab's own set has 99), but the model sees mixed answers "
@@ -520,20 +535,20 @@ def inspect_dataset(path, template: str = LAB_TEXT_TEMPLATE, count_tokens: Calla
             try:
                 text = render_template(template, row)
             except TemplateError as exc:
-                problems.append(Problem(row.line, TEMPLATE, ERROR, f"line {row.line}: {exc}"))
+                problems.append(problem(row.line, TEMPLATE, ERROR, f"line {row.line}: {exc}"))
                 continue
             n = measure(text)
             tokens.append(n)
             if n > max_tokens:
                 how = "estimated at characters / 4" if count_tokens is None else "counted with the tokenizer"
-                problems.append(Problem(
+                problems.append(problem(
                     row.line, TOO_LONG, WARNING,
                     f"line {row.line}: the templated sample is {n} tokens ({how}), over the {max_tokens}-token "
                     f"max_seq_len. Olive packs rows into {max_tokens}-token sequences, so this one is cut across "
                     "two and never seen whole; shorten it or raise --max_seq_len."))
     total_tokens = sum(tokens)
-    if template_ok and rows and total_tokens <= max_tokens and not any(p.is_error for p in problems):
-        problems.append(Problem(
+    if template_ok and rows and total_tokens <= max_tokens and not any(p.blocks for p in problems):
+        problems.append(problem(
             None, TOO_SMALL, WARNING,
             f"All rows together make about {total_tokens} tokens, not more than one {max_tokens}-token sequence; "
             "Olive's default packing (JOIN) would produce no training sample at all. Add rows, or lower "
@@ -597,7 +612,7 @@ def describe_errors(report: DataReport, limit: int = 5) -> str:
     """The first `limit` errors as lines of text, and how many more there are."""
     errors = report.errors
     lines = [f"{report.path}: {len(errors)} error{'s' * (len(errors) != 1)} in the dataset"]
-    lines += [f"  - {p.message}" for p in errors[:limit]]
+    lines += [f"  - {p.detail}" for p in errors[:limit]]
     if len(errors) > limit:
         lines.append(f"  ... and {len(errors) - limit} more (see them all with `olive-lab data {report.path}`)")
     return "\n".join(lines)
@@ -620,7 +635,7 @@ def training_problems(report) -> list[str]:
         problems.append(f"{report.path} has only {usable} usable row{'s' * (usable != 1)}; fine-tuning needs at "
                         f"least {MIN_TRAIN_ROWS} (the lab's travel set has 299). Add rows (one JSON object per line), "
                         "or pass --data with a bigger file.")
-    problems += [f"{report.path}: {p.message}" for p in report.warnings if p.kind == TOO_SMALL]
+    problems += [f"{report.path}: {p.detail}" for p in report.warnings if p.key == TOO_SMALL]
     return problems
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import locks
+from .folders import replace_folder
 
 MARKER = "olive-lab-env.json"
 ENVS_VAR = "OLIVE_LAB_ENVS"
@@ -264,13 +265,7 @@ def create(name: str, wheel_dir: Path | None = None, force: bool = False, python
     marker = {"name": name, "pins": list(overlay.pins), "python": f"{sys.version_info.major}.{sys.version_info.minor}",
               "main_prefix": sys.prefix, "created_at": time.time(), "seconds": round(time.monotonic() - t0, 1)}
     (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-    old = None
-    if path.exists():
-        old = path.parent / f"{path.name}.old-{os.getpid()}"
-        os.replace(path, old)
-    os.replace(tmp, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    replace_folder(tmp, path)
     status = inspect(name)
     if status.ready and (error := smoke_test(name, python)):
         status.problems.append(f"imports fail under the overlay: {error}")

@@ -31,7 +31,6 @@ resume), hub_error 26 (5xx/429), busy 27 (another download into the same folder)
 from __future__ import annotations
 
 import argparse
-import errno
 import fnmatch
 import hashlib
 import json
@@ -45,6 +44,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
+
+from .folders import disk_full, replace_folder
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 MARKER = "olive-lab.json"
@@ -587,7 +588,7 @@ class Downloader:
                 try:
                     self.fetch_file(commit, f)
                 except OSError as exc:
-                    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+                    if disk_full(exc):
                         left = sum(f2.size or 0 for f2 in files) - self.done_before
                         raise HubError("disk_full", self.disk_message(max(left, 1e8))) from None
                     raise
@@ -602,7 +603,7 @@ class Downloader:
             (self.partial / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
             (self.partial / PARTIAL_STATE).unlink(missing_ok=True)
             (self.partial / LOCK).unlink(missing_ok=True)
-            self.publish()
+            replace_folder(self.partial, self.out)
         except BaseException:
             self.drop_empty_partial()
             raise
@@ -633,14 +634,6 @@ class Downloader:
         except OSError:
             pass
 
-    def publish(self) -> None:
-        old = None
-        if self.out.exists():
-            old = self.out.parent / f"{self.out.name}.old-{os.getpid()}"
-            os.replace(self.out, old)
-        os.replace(self.partial, self.out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 class _Broken(Exception):
@@ -693,7 +686,7 @@ def main(argv: list[str] | None = None) -> int:
         dl.emit("[olive-lab] error interrupted: stopped; downloaded files are kept: run again to resume")
         return 130
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        if disk_full(exc):
             dl.emit(f"[olive-lab] error disk_full: {dl.disk_message(1e8)}")
             return EXIT_CODES["disk_full"]
         dl.emit(f"[olive-lab] error failed: {type(exc).__name__}: {exc}")

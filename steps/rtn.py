@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from .awq import stream
-from .tiny_model import say
+from .script import say
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_OUTPUT = 0, 1, 2, 6
 OLIVE_GROUP_SIZE = 128

@@ -19,12 +19,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
 
-from .tiny_model import EXIT_DISK_FULL, EXIT_FAILED, EXIT_OK, MARKER, disk_full, fresh_tmp, publish, say
+from .folders import build_folder, disk_full
+from .script import EXIT_DISK_FULL, EXIT_FAILED, EXIT_OK, MARKER, say
 
 MODEL_ID = "SmolLM2-135M-Instruct"
 HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -143,11 +143,9 @@ def parse_args(argv):
 
 def main(argv: list[str] | None = None) -> int:
     out = parse_args(argv).out.expanduser().resolve()
-    tmp = fresh_tmp(out)
     started = time.monotonic()
     try:
-        marker = convert(tmp)
-        publish(tmp, out)
+        marker = build_folder(out, convert)
     except SourceMissing as exc:
         say("error", f"missing: {exc}")
         return EXIT_MISSING
@@ -159,8 +157,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the runner shows the last line
         say("error", f"failed: {type(exc).__name__}: {exc}")
         return EXIT_FAILED
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     _phase(5)
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
     print(f"converted {MODEL_ID} ({LICENSE}) to {out} ({size / 1e6:.0f} MB, {marker['parameters'] / 1e6:.1f} M "

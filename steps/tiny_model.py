@@ -28,12 +28,13 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
-MARKER = "olive-lab.json"
+from .data import read_objects
+from .folders import build_folder, disk_full
+from .script import EXIT_DATA, EXIT_DISK_FULL, EXIT_OK, MARKER, say
 MAKER = "olive_lab.steps.tiny_model"
 
 #: The Phi-3 chat tokens, in the order that gives them ids 0..5.
@@ -56,11 +57,6 @@ SIZES = {
 }
 LONGROPE_MAX_POSITIONS = 131072
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA, EXIT_DISK_FULL = 0, 1, 2, 4, 23
-
-
-def say(kind: str, text: str = "") -> None:
-    print(f"[olive-lab] {kind} {text}".rstrip(), flush=True)
 
 
 def file_sha256(path: Path) -> str:
@@ -77,18 +73,8 @@ def read_texts(path: Path) -> tuple[list[str], int]:
     Lenient on purpose: the data step reports problems by line; here any usable text trains the tokenizer.
     """
     texts: list[str] = []
-    bad = 0
-    for line in path.read_text(encoding="utf-8-sig").splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            bad += 1
-            continue
-        if not isinstance(row, dict):
-            bad += 1
-            continue
+    objects, bad = read_objects(path)
+    for _line, row in objects:
         keys = [k for k in ("prompt", "response") if isinstance(row.get(k), str)] or \
                [k for k, v in row.items() if isinstance(v, str)]
         texts.extend(row[k] for k in keys if row[k].strip())
@@ -270,55 +256,6 @@ class DataError(Exception):
     pass
 
 
-def fresh_tmp(out: Path) -> Path:
-    """An empty `DIR.tmp-<pid>` beside `out` to build in (left-overs of killed builds are removed first)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale_tmp(out)
-    tmp = out.parent / f"{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    return tmp
-
-
-def disk_full(exc: OSError) -> bool:
-    import errno
-
-    return exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1))
-
-
-def clean_stale_tmp(out: Path) -> None:
-    """Remove `DIR.tmp-<pid>` folders left by builds that were killed (their pid no longer runs)."""
-    for tmp in out.parent.glob(f"{out.name}.tmp-*"):
-        try:
-            pid = int(tmp.name.rsplit("-", 1)[1])
-        except ValueError:
-            continue
-        if pid == os.getpid() or _pid_alive(pid):
-            continue
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def publish(tmp: Path, out: Path) -> None:
-    """Put the finished `tmp` at `out` in one rename; an older `out` is moved aside first, then deleted."""
-    old = None
-    if out.exists():
-        old = out.parent / f"{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m olive_lab.steps.tiny_model", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, type=Path, help="the model folder to make")
@@ -338,11 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     if not data.is_file():
         say("error", f"data: dataset not found: {data}")
         return EXIT_DATA
-    tmp = fresh_tmp(out)
     t0 = time.monotonic()
     try:
-        marker = build(tmp, data, args.seed, args.longrope, args.size, args.device, args.layers)
-        publish(tmp, out)
+        marker = build_folder(out, lambda tmp: build(tmp, data, args.seed, args.longrope, args.size, args.device,
+                                                     args.layers))
     except DataError as exc:
         say("error", f"data: {exc}")
         return EXIT_DATA
@@ -352,8 +288,6 @@ def main(argv: list[str] | None = None) -> int:
             say("error", f"disk_full: disk full, no space left in {out.parent}: free {need:g} GB and run again")
             return EXIT_DISK_FULL
         raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
     say("phase", "done")
     print(f"built {out} ({size / 1e6:.1f} MB, {marker['parameters'] / 1e6:.2f} M parameters, seed {args.seed}) "

@@ -249,6 +249,35 @@ def test_genai_missing_cublas_is_named():
     assert "libcublasLt.so.12" in f.detail and "CUDA 12" in f.fix and "LD_LIBRARY_PATH" in f.fix
 
 
+def test_genai_lib_already_in_a_wheel_folder_says_only_the_loader_path_is_missing():
+    err = "ImportError: libcudnn.so.9: cannot open shared object file: No such file or directory"
+    genai = c.GenaiProbe(installed=True, imported=False, error=err, missing_lib="libcudnn.so.9",
+                         missing_lib_folder="/venv/lib/python3.11/site-packages/nvidia/cudnn/lib")
+    f = by_key(c.assess(machine(gpu=H100, genai=genai), "gpu"))["ortgenai"]
+    assert f.severity == "blocking"
+    assert f.fix.startswith("libcudnn.so.9 is already at /venv/lib/python3.11/site-packages/nvidia/cudnn/lib")
+    assert "export LD_LIBRARY_PATH=/venv/lib/python3.11/site-packages/nvidia/cudnn/lib:$LD_LIBRARY_PATH" in f.fix
+
+
+def test_the_genai_probe_finds_a_missing_lib_in_pip_s_nvidia_wheels(tmp_path, monkeypatch):
+    from olive_lab.steps.check import probes
+
+    libdir = tmp_path / "nvidia" / "cudnn" / "lib"
+    libdir.mkdir(parents=True)
+    (libdir / "libcudnn.so.9").write_bytes(b"")
+    monkeypatch.setattr(sys, "path", [str(tmp_path)])
+    assert probes.find_in_nvidia_wheels("libcudnn.so.9") == str(libdir)
+    assert probes.find_in_nvidia_wheels("libcublasLt.so.12") is None
+
+
+def test_the_child_probe_reports_a_missing_package_as_data(monkeypatch):
+    from olive_lab.steps.check import child
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ModuleNotFoundError(name="torch")
+    assert child.torch_facts() == {"installed": False,
+                                   "error": "ModuleNotFoundError: import of torch halted; None in sys.modules"}
+
+
 def test_old_onnxruntime_beside_genai_blocks():
     genai = c.GenaiProbe(installed=True, imported=True, version="0.14.1", ort_version="1.30.0")
     f = by_key(c.assess(machine(gpu=H100, genai=genai), "gpu"))["ortgenai"]
@@ -346,7 +375,7 @@ def test_azure_profile_with_bom_is_read(tmp_path):
     probe = c.probe_azure(env={"AZURE_CONFIG_DIR": str(cfg), "PATH": ""})
     assert probe.logged_in and probe.subscription_name == "Olive Lab" and probe.subscription_id == "2222"
     assert probe.user == "me@x.com" and probe.az_path is None and probe.legacy_ml_extension
-    f = c._assess_azure(replace(machine(), azure=probe), c.PROFILES["cpu"])
+    f = by_key(c.assess(replace(machine(), azure=probe), "cpu"))["azure"]
     assert f.severity == "warning" and "Olive Lab" in f.detail and "azure-cli-ml" in f.fix
 
 
@@ -403,10 +432,10 @@ def test_probe_nvml_failure_is_data(monkeypatch):
 
 
 def test_subprocess_probe_survives_a_crash_and_a_hang():
-    out, err, timed_out, _ = c._run_probe_script("import os; os.abort()", 10)
+    out, err, timed_out, _ = c.run_in_child(["-c", "import os; os.abort()"], 10)
     assert out is None and "signal" in err and not timed_out
     t0 = time.monotonic()
-    out, err, timed_out, _ = c._run_probe_script("import time; time.sleep(30)", 0.5)
+    out, err, timed_out, _ = c.run_in_child(["-c", "import time; time.sleep(30)"], 0.5)
     assert out is None and timed_out and time.monotonic() - t0 < 5
 
 

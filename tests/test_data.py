@@ -31,13 +31,13 @@ def write(tmp_path, content: str | bytes, name="set.jsonl") -> Path:
     return path
 
 
-def real(report) -> list[d.Problem]:
+def real(report) -> list[d.Finding]:
     """The problems, less the 'too small to fill one sequence' warning every tiny test file gets."""
-    return [p for p in report.problems if p.kind != d.TOO_SMALL]
+    return [p for p in report.problems if p.key != d.TOO_SMALL]
 
 
 def kinds(report) -> list[tuple[int | None, str, str]]:
-    return [(p.line, p.kind, p.severity) for p in real(report)]
+    return [(p.line, p.key, p.severity) for p in real(report)]
 
 
 # ------------------------------------------------------------------------------------------ the shipped dataset
@@ -105,8 +105,8 @@ def test_invalid_utf8_is_reported_by_line_and_other_rows_are_kept(tmp_path):
     content = (row("A?") + "\n").encode() + latin1 + (row("C?") + "\n").encode()
     report = d.inspect_dataset(write(tmp_path, content))
     [p] = real(report)
-    assert (p.line, p.kind, p.severity) == (2, d.INVALID_UTF8, d.ERROR)
-    assert "0xE9" in p.message and "UTF-8" in p.message and "re-save" in p.message
+    assert (p.line, p.key, p.severity) == (2, d.INVALID_UTF8, d.ERROR)
+    assert "0xE9" in p.detail and "UTF-8" in p.detail and "re-save" in p.detail
     assert p.column == 16
     assert [r.line for r in report.rows] == [1, 3]
     assert not report.ok
@@ -115,28 +115,28 @@ def test_invalid_utf8_is_reported_by_line_and_other_rows_are_kept(tmp_path):
 def test_bad_json_gives_the_column_and_a_fix(tmp_path):
     report = d.inspect_dataset(write(tmp_path, row() + "\n" + "{'prompt': 'A?', 'response': 'B'}\n"))
     [p] = real(report)
-    assert (p.line, p.kind, p.severity, p.column) == (2, d.BAD_JSON, d.ERROR, 2)
-    assert "line 2, column 2" in p.message and "double quotes" in p.message
+    assert (p.line, p.key, p.severity, p.column) == (2, d.BAD_JSON, d.ERROR, 2)
+    assert "line 2, column 2" in p.detail and "double quotes" in p.detail
 
 
 def test_bad_json_hints_for_pretty_printed_and_array_files(tmp_path):
     pretty = '{\n  "prompt": "A?",\n  "response": "B"\n}\n'
     report = d.inspect_dataset(write(tmp_path, pretty))
-    assert {p.kind for p in real(report)} == {d.BAD_JSON}
-    assert "several lines" in report.problems[0].message
+    assert {p.key for p in real(report)} == {d.BAD_JSON}
+    assert "several lines" in report.problems[0].detail
     array = "[" + row() + ",\n" + row("B?") + "]\n"
     report = d.inspect_dataset(write(tmp_path, array, "array.jsonl"))
-    assert "JSON array" in report.problems[0].message
+    assert "JSON array" in report.problems[0].detail
     one_line = "[" + row() + ", " + row("B?") + "]\n"
     [p] = d.inspect_dataset(write(tmp_path, one_line, "one.jsonl")).problems
-    assert p.kind == d.NOT_OBJECT and "array of rows" in p.message
+    assert p.key == d.NOT_OBJECT and "array of rows" in p.detail
 
 
 def test_trailing_comma_and_extra_data(tmp_path):
     report = d.inspect_dataset(write(tmp_path, '{"prompt": "A?", "response": "B",}\n' + row() + " " + row("X?") + "\n"))
-    assert [(p.line, p.kind) for p in report.problems] == [(1, d.BAD_JSON), (2, d.BAD_JSON)]
-    assert "trailing comma" in report.problems[0].message
-    assert "more than one JSON value" in report.problems[1].message
+    assert [(p.line, p.key) for p in report.problems] == [(1, d.BAD_JSON), (2, d.BAD_JSON)]
+    assert "trailing comma" in report.problems[0].detail
+    assert "more than one JSON value" in report.problems[1].detail
 
 
 @pytest.mark.parametrize("line,what", [('"just text"', "a string"), ("[1, 2]", "a list"), ("42", "a number"),
@@ -144,8 +144,8 @@ def test_trailing_comma_and_extra_data(tmp_path):
 def test_not_an_object(tmp_path, line, what):
     report = d.inspect_dataset(write(tmp_path, row() + "\n" + line + "\n"))
     [p] = real(report)
-    assert (p.line, p.kind, p.severity) == (2, d.NOT_OBJECT, d.ERROR)
-    assert f"is {what}, not a JSON object" in p.message
+    assert (p.line, p.key, p.severity) == (2, d.NOT_OBJECT, d.ERROR)
+    assert f"is {what}, not a JSON object" in p.detail
 
 
 def test_missing_field_names_it_and_the_fields_present(tmp_path):
@@ -153,10 +153,10 @@ def test_missing_field_names_it_and_the_fields_present(tmp_path):
     report = d.inspect_dataset(write(tmp_path, content))
     assert kinds(report) == [(2, d.MISSING_FIELD, d.ERROR), (3, d.MISSING_FIELD, d.ERROR),
                              (3, d.MISSING_FIELD, d.ERROR)]
-    first = report.problems[0].message
+    first = report.problems[0].detail
     assert "'response'" in first and "'prompt', 'answer'" in first and "None" in first
-    assert ["'prompt' field" in p.message for p in report.problems[1:]] == [True, False]
-    assert "'response' field" in report.problems[2].message and "it has 'text'" in report.problems[2].message
+    assert ["'prompt' field" in p.detail for p in report.problems[1:]] == [True, False]
+    assert "'response' field" in report.problems[2].detail and "it has 'text'" in report.problems[2].detail
     assert [r.line for r in report.rows] == [1]
 
 
@@ -165,16 +165,16 @@ def test_missing_field_names_it_and_the_fields_present(tmp_path):
 def test_non_string_values(tmp_path, value, word):
     report = d.inspect_dataset(write(tmp_path, row() + "\n" + json.dumps({"prompt": "A?", "response": value}) + "\n"))
     [p] = real(report)
-    assert (p.line, p.kind, p.severity) == (2, d.NOT_STRING, d.ERROR)
-    assert f"'response' is {word}" in p.message and "quotes" in p.message
+    assert (p.line, p.key, p.severity) == (2, d.NOT_STRING, d.ERROR)
+    assert f"'response' is {word}" in p.detail and "quotes" in p.detail
 
 
 def test_empty_and_whitespace_text(tmp_path):
     content = row() + "\n" + row("", "Fine.") + "\n" + row("A?", "  \t ") + "\n"
     report = d.inspect_dataset(write(tmp_path, content))
     assert kinds(report) == [(2, d.EMPTY_TEXT, d.ERROR), (3, d.EMPTY_TEXT, d.ERROR)]
-    assert "'prompt' is empty" in report.problems[0].message
-    assert "'response' is only whitespace" in report.problems[1].message
+    assert "'prompt' is empty" in report.problems[0].detail
+    assert "'response' is only whitespace" in report.problems[1].detail
     assert len(report.rows) == 1
 
 
@@ -186,8 +186,8 @@ def test_duplicates_are_warnings_that_cite_the_first_line_and_rows_are_kept(tmp_
     assert kinds(report) == [(3, d.DUPLICATE_ROW, d.WARNING), (4, d.DUPLICATE_PROMPT, d.WARNING),
                              (5, d.DUPLICATE_PROMPT, d.WARNING)]
     assert [p.ref for p in real(report)] == [1, 1, 2]
-    assert "repeats line 1" in real(report)[0].message
-    assert "also appears on line 1" in real(report)[1].message
+    assert "repeats line 1" in real(report)[0].detail
+    assert "also appears on line 1" in real(report)[1].detail
     assert len(report.rows) == 5  # nothing dropped: training uses duplicates too
     assert report.stats.distinct_prompts == 2
     assert (report.stats.duplicate_rows, report.stats.duplicate_prompts) == (1, 2)
@@ -199,21 +199,21 @@ def test_too_long_rows_with_the_estimate_and_with_a_tokenizer(tmp_path):
     report = d.inspect_dataset(path)
     assert report.ok
     [p] = real(report)
-    assert (p.line, p.kind, p.severity) == (2, d.TOO_LONG, d.WARNING)
-    assert "estimated" in p.message and "1024" in p.message
+    assert (p.line, p.key, p.severity) == (2, d.TOO_LONG, d.WARNING)
+    assert "estimated" in p.detail and "1024" in p.detail
     assert report.stats.tokens_estimated
 
     words = lambda text: len(text.split())  # noqa: E731 - a stand-in tokenizer
     report = d.inspect_dataset(path, count_tokens=words, max_tokens=50)
     [p] = real(report)
-    assert p.kind == d.TOO_LONG and "tokenizer" in p.message and "50-token" in p.message
+    assert p.key == d.TOO_LONG and "tokenizer" in p.detail and "50-token" in p.detail
     assert not report.stats.tokens_estimated
     assert report.stats.sample_tokens.max == words(d.render_template(LAB_TEXT_TEMPLATE, report.rows[1]))
 
 
 def test_a_dataset_too_small_for_one_sequence_is_a_warning(tmp_path):
     report = d.inspect_dataset(write(tmp_path, row() + "\n"))
-    assert report.ok and [(p.line, p.kind, p.severity) for p in report.problems] == [(None, d.TOO_SMALL, d.WARNING)]
+    assert report.ok and [(p.line, p.key, p.severity) for p in report.problems] == [(None, d.TOO_SMALL, d.WARNING)]
     two = write(tmp_path, row() + "\n" + row("Another question?") + "\n", "two.jsonl")  # ~28 tokens each
     assert d.inspect_dataset(two, max_tokens=30).problems == []
 
@@ -221,7 +221,7 @@ def test_a_dataset_too_small_for_one_sequence_is_a_warning(tmp_path):
 def test_file_missing_folder_empty_and_wrong_encoding(tmp_path):
     report = d.inspect_dataset(tmp_path / "nope.jsonl")
     assert kinds(report) == [(None, d.FILE_MISSING, d.ERROR)] and report.missing and not report.ok
-    assert "no such file" in report.problems[0].message
+    assert "no such file" in report.problems[0].detail
 
     report = d.inspect_dataset(tmp_path)
     assert kinds(report) == [(None, d.NOT_A_FILE, d.ERROR)] and report.missing and "folder" in report.summary()
@@ -231,16 +231,16 @@ def test_file_missing_folder_empty_and_wrong_encoding(tmp_path):
         assert kinds(report) == [(None, d.FILE_EMPTY, d.ERROR)] and not report.missing
 
     report = d.inspect_dataset(write(tmp_path, (row() + "\n").encode("utf-16"), "wide.jsonl"))
-    assert kinds(report) == [(None, d.ENCODING, d.ERROR)] and "UTF-16" in report.problems[0].message
+    assert kinds(report) == [(None, d.ENCODING, d.ERROR)] and "UTF-16" in report.problems[0].detail
 
     report = d.inspect_dataset(write(tmp_path, row() + "\r" + row("B?") + "\r", "mac.jsonl"))
-    assert kinds(report) == [(None, d.ENCODING, d.ERROR)] and "carriage return" in report.problems[0].message
+    assert kinds(report) == [(None, d.ENCODING, d.ERROR)] and "carriage return" in report.problems[0].detail
 
 
 def test_errors_and_warnings_properties(tmp_path):
     report = d.inspect_dataset(write(tmp_path, row() + "\n" + row() + "\nnot json\n"))
-    assert [p.kind for p in report.errors] == [d.BAD_JSON]
-    assert [p.kind for p in report.warnings] == [d.DUPLICATE_ROW]
+    assert [p.key for p in report.errors] == [d.BAD_JSON]
+    assert [p.key for p in report.warnings] == [d.DUPLICATE_ROW]
     assert not report.ok
     assert report.summary() == "2 of 3 rows usable; 1 error and 1 warning."
 
@@ -303,11 +303,11 @@ def test_template_placeholders_missing_from_the_data_are_one_clear_problem(tmp_p
     path = write(tmp_path, "\n".join(row(f"Q{i}?") for i in range(5)) + "\n")
     report = d.inspect_dataset(path, template="<|user|>\n{question}<|end|>\n<|assistant|>\n{response}<|end|>")
     assert not report.ok
-    templ = [p for p in report.problems if p.kind == d.TEMPLATE]
+    templ = [p for p in report.problems if p.key == d.TEMPLATE]
     assert len(templ) == 1 and templ[0].line is None and templ[0].severity == d.ERROR
-    assert "{question}" in templ[0].message and "prompt, response" in templ[0].message
-    assert "Use {prompt} and {response}" in templ[0].message
-    assert not [p for p in report.problems if p.kind == d.MISSING_FIELD]  # not once per row
+    assert "{question}" in templ[0].detail and "prompt, response" in templ[0].detail
+    assert "Use {prompt} and {response}" in templ[0].detail
+    assert not [p for p in report.problems if p.key == d.MISSING_FIELD]  # not once per row
     assert len(report.rows) == 5  # the rows are still there to look at
 
 
@@ -315,8 +315,8 @@ def test_custom_template_with_other_field_names(tmp_path):
     content = "\n".join(json.dumps({"question": f"Q{i}?", "answer": f"A{i}."}) for i in range(3)) + "\n"
     content += json.dumps({"question": "Q9?"}) + "\n"
     report = d.inspect_dataset(write(tmp_path, content), template="Q: {question}\nA: {answer}")
-    assert [(p.line, p.kind) for p in report.errors] == [(4, d.MISSING_FIELD)]
-    assert "'answer'" in report.errors[0].message
+    assert [(p.line, p.key) for p in report.errors] == [(4, d.MISSING_FIELD)]
+    assert "'answer'" in report.errors[0].detail
     assert [(r.prompt, r.response) for r in report.rows] == [("Q0?", "A0."), ("Q1?", "A1."), ("Q2?", "A2.")]
     assert d.render_template(report.template, report.rows[0]) == "Q: Q0?\nA: A0."
 
@@ -324,19 +324,19 @@ def test_custom_template_with_other_field_names(tmp_path):
 def test_template_without_placeholders_unparsable_or_unused_fields(tmp_path):
     path = write(tmp_path, row() + "\n")
     report = d.inspect_dataset(path, template="nothing to fill in")
-    assert [(p.kind, p.severity) for p in report.problems] == [(d.TEMPLATE, d.ERROR)]
-    assert "no placeholders" in report.problems[0].message
+    assert [(p.key, p.severity) for p in report.problems] == [(d.TEMPLATE, d.ERROR)]
+    assert "no placeholders" in report.problems[0].detail
     report = d.inspect_dataset(path, template="{prompt")
-    assert report.problems[0].kind == d.TEMPLATE and "cannot be parsed" in report.problems[0].message
+    assert report.problems[0].key == d.TEMPLATE and "cannot be parsed" in report.problems[0].detail
     report = d.inspect_dataset(path, template="<|user|>\n{prompt}<|end|>")
     assert report.ok and kinds(report) == [(None, d.UNUSED_FIELD, d.WARNING)]
-    assert "{response}" in report.problems[0].message
+    assert "{response}" in report.problems[0].detail
 
 
 def test_a_literal_backslash_n_in_the_template_is_a_warning(tmp_path):
     report = d.inspect_dataset(write(tmp_path, row() + "\n"), template=r"<|user|>\n{prompt}<|end|>\n{response}")
     assert report.ok and kinds(report) == [(None, d.TEMPLATE, d.WARNING)]
-    assert "backslash" in report.problems[0].message
+    assert "backslash" in report.problems[0].detail
 
 
 # ------------------------------------------------------------------------------------------ samples, paging
@@ -549,3 +549,25 @@ def test_a_bad_dataset_is_refused_before_finetune_with_its_line_numbers(tmp_path
     lab = pipeline.load_lab(tmp_path / "w", "cpu", "tiny", str(bad))
     problems = pipeline.preflight(lab, "finetune")
     assert any("line 2" in p for p in problems) and not d.train_path(lab).exists()
+
+
+def test_read_objects_is_the_lenient_reader_other_steps_use(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"prompt": "a", "response": "b"}\n\n{bad json\n[1, 2]\n'
+                     b'{"text": "caf\xe9"}\n{"prompt": "c", "response": "d"}\r\n')
+    objects, bad = d.read_objects(path)
+    assert objects == [(1, {"prompt": "a", "response": "b"}), (6, {"prompt": "c", "response": "d"})]
+    assert bad == 3  # bad JSON, an array, invalid UTF-8: the data step names each of them by line
+
+
+def test_dataset_problems_and_machine_findings_are_one_type(tmp_path):
+    from olive_lab.steps import check, findings
+
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"prompt": "a", "response": "b"}\n{"prompt": "c"}\n', encoding="utf-8")
+    problem = d.inspect_dataset(path).errors[0]
+    assert isinstance(problem, findings.Finding) and check.Finding is findings.Finding
+    assert (problem.key, problem.line, problem.blocks) == (d.MISSING_FIELD, 2, True)
+    with pytest.raises(ValueError, match="severity must be one of"):
+        findings.Finding("gpu", "GPU", "fatal", "made up")
+

@@ -16,6 +16,7 @@ import pytest
 from olive_lab.cli import main
 from olive_lab.steps import azure_auth, azure_target
 from olive_lab.steps import upload as up
+from olive_lab.steps.upload.content import datastore_path, hash_folder
 from olive_lab.steps.workspace import StepState, Workspace
 
 FAKE_BIN = Path(__file__).parent / "azure" / "bin"
@@ -170,23 +171,23 @@ def test_folder_digest_follows_names_and_content(tmp_path):
     (folder / "sub").mkdir(parents=True)
     (folder / "a.bin").write_bytes(b"a")
     (folder / "sub" / "b.bin").write_bytes(b"b")
-    files, digest = up._hash_folder(folder, threading.Event())
+    files, digest = hash_folder(folder, threading.Event())
     assert [f.rel for f in files] == ["a.bin", "sub/b.bin"]
-    assert up._hash_folder(folder, threading.Event())[1] == digest
+    assert hash_folder(folder, threading.Event())[1] == digest
     (folder / "sub" / "b.bin").rename(folder / "sub" / "c.bin")
-    assert up._hash_folder(folder, threading.Event())[1] != digest
+    assert hash_folder(folder, threading.Event())[1] != digest
     cancelled = threading.Event()
     cancelled.set()
     with pytest.raises(up.UploadCancelled):
-        up._hash_folder(folder, cancelled)
+        hash_folder(folder, cancelled)
 
 
 def test_model_paths_compare_short_and_long_forms():
     short = "azureml://datastores/workspaceblobstore/paths/olive-lab/abc/onnx-ao"
     long = ("azureml://subscriptions/s/resourcegroups/r/workspaces/w/datastores/WorkspaceBlobStore/paths/"
             "olive-lab/abc/onnx-ao/")
-    assert up._datastore_path(short) == up._datastore_path(long)
-    assert up._datastore_path(short) != up._datastore_path(long.replace("abc", "abd"))
+    assert datastore_path(short) == datastore_path(long)
+    assert datastore_path(short) != datastore_path(long.replace("abc", "abd"))
 
 
 def test_version_exists_error_offers_the_next_free_version():

@@ -194,7 +194,7 @@ class DataPane(StepPane):
         for i, p in enumerate(report.problems):
             style = {"error": "bold red", "blocking": "bold red", "warning": "yellow"}.get(p.severity, "")
             problems.add_row(str(p.line) if p.line else "–", Text(p.severity, style=style),
-                             Text(visible(p.message), no_wrap=True, overflow="ellipsis"), key=str(i))
+                             Text(visible(p.detail), no_wrap=True, overflow="ellipsis"), key=str(i))
         problems.border_title = f"problems by line ({len(report.problems)})"
         problems.display = bool(report.problems)
         self.query_one("#data-no-problems").display = not report.problems

@@ -143,7 +143,7 @@ def shown(text: str) -> str:
 
 def _short(problem) -> str:
     """The message without its leading 'line N: ' (the table has a line column)."""
-    msg = problem.message
+    msg = problem.detail
     if problem.line is not None:
         for lead in (f"line {problem.line}: ", f"line {problem.line}, "):
             if msg.startswith(lead):
@@ -164,7 +164,7 @@ def _show(console, report, picked, rendered, *, show_all: bool, source: str = ""
     console.print(Text.assemble(("Dataset ", "bold"), (shown(str(report.path)), "cyan")))
     if report.missing or (report.errors and not report.stats.rows):
         for p in report.errors:
-            console.print(Text.assemble(("✗ ", "bold red"), shown(p.message)))
+            console.print(Text.assemble(("✗ ", "bold red"), shown(p.detail)))
         return
 
     s = report.stats
