@@ -8,6 +8,7 @@ code and its address are shown here, inside the app (textual-serve has no termin
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -21,6 +22,12 @@ from . import core
 from .base import StepPane
 from .progress import ProgressRow
 from .util import fmt_bytes
+
+
+def home_as_tilde(text: str) -> str:
+    """Paths under the home folder written with ~, as the header writes the work folder."""
+    home = os.path.expanduser("~").rstrip("/")
+    return text.replace(home + "/", "~/") if home else text
 
 #: form field -> (label, UploadRequest attribute, words that name it in validate_request's messages)
 FIELDS = (
@@ -168,7 +175,7 @@ class UploadPane(StepPane):
         text = Text()
         for p in problems + self.folder_problems:
             text.append("✗ ", style="bold red")
-            text.append(p + "\n")
+            text.append(home_as_tilde(p) + "\n")
         if not problems and not self.folder_problems:
             text.append("✓ Ready to upload: F9 starts (sign-in first if needed).", style="green")
         self.query_one("#upload-problems", Static).update(text)
