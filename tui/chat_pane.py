@@ -29,7 +29,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.geometry import Region, Size
 from textual.message import Message
-from textual.reactive import Reactive
+from textual.reactive import Reactive, var
 from textual.strip import Strip
 from textual.visual import Visual
 from textual.widgets import Input, Label, Static, Switch
@@ -252,6 +252,11 @@ class ChatPane(StepPane):
             super().__init__()
             self.buffer, self.stats, self.error = buffer, stats, error
 
+    #: What F6, F7, F8 and F9 can do follows these: the footer refreshes by itself when one changes.
+    session = var(None, bindings=True)
+    model_loading = var(False, bindings=True)
+    compare = var(False, bindings=True)
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.session = None
@@ -305,7 +310,6 @@ class ChatPane(StepPane):
         self.load_error = ""
         self._status(Text("Loading the model in onnxruntime-genai…", style="yellow"))
         self._load(self.lab)
-        self.app.update_keys()
 
     @work(thread=True, exclusive=True, group="chat-load", exit_on_error=False)
     def _load(self, lab) -> None:
@@ -335,7 +339,6 @@ class ChatPane(StepPane):
         self.folder = message.folder
         self._show_status(loaded_in=message.seconds)
         self.query_one("#chat-input", Input).focus()
-        self.app.update_keys()
 
     @on(LoadFailed)
     def _load_failed(self, message: LoadFailed) -> None:
@@ -343,7 +346,6 @@ class ChatPane(StepPane):
         self.load_error = message.error
         self._status(Text.assemble(("✗ The model did not load: ", "bold red"), message.error,
                                    ("\nF9 tries again.", "dim")))
-        self.app.update_keys()
 
     def _show_status(self, loaded_in: float | None = None) -> None:
         text = Text()
@@ -381,7 +383,7 @@ class ChatPane(StepPane):
         if not prompt or self.generating:
             return
         if self.session is None:
-            self.app.notify("The model is not loaded yet.", severity="warning")
+            self.notify("The model is not loaded yet.", severity="warning")
             return
         event.input.value = ""
         self.send(prompt)
@@ -473,8 +475,7 @@ class ChatPane(StepPane):
         self.replies += 1
         self.query_one("#chat-input", Input).cursor_blink = self._blink
         self._show_status()
-        self.app.update_keys()
-        self.app.show_rows()
+        self.row_changed()
 
     def set_adapter(self, on_: bool) -> None:
         if self.session is not None and not self.session.has_adapter:
@@ -508,7 +509,6 @@ class ChatPane(StepPane):
             return
         self.compare = on_
         self._show_status()
-        self.app.update_keys()
 
     def can(self, action: str):
         if action == "compare":

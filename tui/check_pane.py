@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.text import Text
 from textual import on, work
 from textual.message import Message
+from textual.reactive import var
 from textual.widgets import DataTable, Static
 
 from . import core
@@ -58,6 +59,11 @@ class CheckPane(StepPane):
         def __init__(self, returncode: int) -> None:
             super().__init__()
             self.returncode = returncode
+
+    #: What F9 and F6 can do follows these: the footer refreshes by itself when one changes.
+    report = var(None, bindings=True)
+    checking = var(False, bindings=True)
+    setting_up = var(False, bindings=True)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -110,11 +116,10 @@ class CheckPane(StepPane):
         log = self.query_one("#check-setup-log", LogView)
         log.clear()
         log.add_class("-shown")
-        workdir = Path(self.lab.workspace.root if self.lab else self.app.workdir)
+        workdir = Path(self.lab.workspace.root if self.lab else self.workdir)
         self.query_one("#check-summary", Static).update("Setting up the AWQ flow: `olive-lab setup --profile gpu` "
                                                         f"(log: {workdir / 'logs' / 'setup.log'})…")
         self._run_setup(setup_argv(), workdir / "logs" / "setup.log")
-        self.app.update_keys()
 
     @work(thread=True, exclusive=True, group="check-setup", exit_on_error=False)
     def _run_setup(self, argv: list[str], log_path: Path) -> None:
@@ -150,15 +155,14 @@ class CheckPane(StepPane):
         self.query_one("#check-summary", Static).update(Text(
             f"✗ Setting up the AWQ flow failed (exit {message.returncode}): the log below says why; "
             "F6 tries again.", style="bold red"))
-        self.app.update_keys()
 
     def recheck(self) -> None:
         self.checking = True
         self.query_one("#check-summary", Static).update("Checking this machine… (GPU, CUDA, torch, "
                                                         "onnxruntime-genai, packages, disk, Azure)")
-        workdir = self.lab.workspace.root if self.lab else self.app.workdir
+        workdir = self.lab.workspace.root if self.lab else self.workdir
         self._run_check(str(workdir), self.forced_profile)
-        self.app.update_keys()
+        self.row_changed()
 
     @work(thread=True, exclusive=True, group="check", exit_on_error=False)
     def _run_check(self, workdir: str, profile: str | None) -> None:
@@ -178,7 +182,7 @@ class CheckPane(StepPane):
         self.checking = False
         self.query_one("#check-summary", Static).update(Text(f"✗ The check itself failed: {message.error}",
                                                              style="bold red"))
-        self.app.update_keys()
+        self.row_changed()
 
     # --- showing it ---------------------------------------------------------------------------------------------
 
@@ -198,7 +202,7 @@ class CheckPane(StepPane):
     def show_report(self, report) -> None:
         self.report = report
         self.checking = False
-        self.checked_at = self.app.now()
+        self.checked_at = self.clock()
         table = self.query_one("#findings", DataTable)
         table.clear()
         for f in report.findings:
@@ -226,8 +230,7 @@ class CheckPane(StepPane):
             first = next((i for i, f in enumerate(report.findings) if f.severity != "ok"), 0)
             table.move_cursor(row=first)
             self._show_finding(report.findings[first])
-        self.app.update_keys()
-        self.app.show_rows()
+        self.row_changed()
 
     def _show_profile(self) -> None:
         report = self.report

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual import on, work
 from textual.containers import VerticalScroll
 from textual.message import Message
+from textual.reactive import var
 from textual.widgets import DataTable, Static
 
 from . import core
@@ -69,6 +70,10 @@ class DataPane(StepPane):
         def __init__(self, error: str) -> None:
             super().__init__()
             self.error = error
+
+    #: What F9 and [ ] can do follows these: the footer refreshes by itself when one changes.
+    report = var(None, bindings=True, always_update=True)
+    reading = var(False, bindings=True)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -199,7 +204,7 @@ class DataPane(StepPane):
         problems.display = bool(report.problems)
         self.query_one("#data-no-problems").display = not report.problems
         self.show_page(0)
-        self.app.show_rows()
+        self.row_changed()
 
     # --- paging -------------------------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from rich.text import Text
 from textual import on, work
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
+from textual.reactive import var
 from textual.widgets import Input, Label, Static
 
 from . import core
@@ -67,6 +68,12 @@ class UploadPane(StepPane):
         def __init__(self, result=None, error: str = "", advice: str = "", cancelled: bool = False) -> None:
             super().__init__()
             self.result, self.error, self.advice, self.cancelled = result, error, advice, cancelled
+
+    #: What F9 and F8 can do follows these: the footer refreshes by itself when one changes.
+    missing = var("", bindings=True)
+    problems = var(list, bindings=True)
+    folder_problems = var(list, bindings=True)
+    uploading = var(False, bindings=True)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -179,7 +186,6 @@ class UploadPane(StepPane):
         if not problems and not self.folder_problems:
             text.append("✓ Ready to upload: F9 starts (sign-in first if needed).", style="green")
         self.query_one("#upload-problems", Static).update(text)
-        self.app.update_keys()
         return problems
 
     # --- uploading ----------------------------------------------------------------------------------------------
@@ -204,10 +210,10 @@ class UploadPane(StepPane):
 
     def start(self) -> None:
         if self.missing:
-            self.app.notify(self.missing, title="The upload cannot run", severity="warning")
+            self.notify(self.missing, title="The upload cannot run", severity="warning")
             return
         if self.validate() or self.folder_problems:
-            self.app.notify("Fix the fields marked above first.", severity="warning")
+            self.notify("Fix the fields marked above first.", severity="warning")
             return
         self.uploading = True
         self.result = None
@@ -216,7 +222,6 @@ class UploadPane(StepPane):
         self.query_one("#upload-progress-row", ProgressRow).show(None, 0)
         self._status(Text("Signing in to Azure…", style="yellow"))
         self._upload(self.request(), self.cancel_event)
-        self.app.update_keys()
 
     @work(thread=True, exclusive=True, group="upload", exit_on_error=False)
     def _upload(self, req, cancel: threading.Event) -> None:
@@ -274,7 +279,7 @@ class UploadPane(StepPane):
                                  " in a browser and enter the code ", (message.code, "bold reverse"), when,
                                  ("\nThe upload goes on by itself once you have signed in.", "dim")))
         box.display = True
-        self.app.copy_to_clipboard(message.code)
+        self.post_message(self.CopyRequested(message.code))
 
     @on(Status)
     def _status_message(self, message: Status) -> None:
@@ -305,8 +310,7 @@ class UploadPane(StepPane):
             self.cancelled = message.cancelled
             self._status(Text.assemble(("✗ ", "bold red"), message.error or "The upload failed.",
                                        ("\n" + message.advice if message.advice else "", "")))
-        self.app.update_keys()
-        self.app.show_rows()
+        self.row_changed()
 
     def _status(self, text) -> None:
         self.query_one("#upload-status", Static).update(text)
