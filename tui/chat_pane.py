@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from dataclasses import dataclass
 
 from rich._wrap import divide_line
 from rich.text import Text
@@ -232,25 +233,25 @@ class Bubble(Static):
 class ChatPane(StepPane):
     step = "chat"
 
+    @dataclass
     class Loaded(Message):
-        def __init__(self, session, seconds: float, folder: str) -> None:
-            super().__init__()
-            self.session, self.seconds, self.folder = session, seconds, folder
+        session: object  # steps.chat.ChatProcess
+        seconds: float
+        folder: str
 
+    @dataclass
     class LoadFailed(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
+        error: str
 
+    @dataclass
     class Chunk(Message, bubble=False):
-        def __init__(self, buffer: ReplyBuffer) -> None:
-            super().__init__()
-            self.buffer = buffer
+        buffer: ReplyBuffer
 
+    @dataclass
     class ReplyDone(Message, bubble=False):
-        def __init__(self, buffer: ReplyBuffer, stats, error: str = "") -> None:
-            super().__init__()
-            self.buffer, self.stats, self.error = buffer, stats, error
+        buffer: ReplyBuffer
+        stats: object  # steps.chat.ReplyStats
+        error: str = ""
 
     #: What F6, F7, F8 and F9 can do follows these: the footer refreshes by itself when one changes.
     session = var(None, bindings=True)

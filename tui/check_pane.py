@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
@@ -35,30 +36,26 @@ class CheckPane(StepPane):
     step = "check"
     ACTIONS = {"recheck": "re-check", "setup": "set up AWQ flow"}
 
+    @dataclass
     class Checked(Message):
         """A check report arrived (from the re-check worker or from the app's start-up)."""
 
-        def __init__(self, report, lab_profile: str | None = None) -> None:
-            super().__init__()
-            self.report = report
-            self.lab_profile = lab_profile
+        report: object  # steps.check.CheckReport
+        lab_profile: str | None = None
 
+    @dataclass
     class CheckFailed(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
+        error: str
 
+    @dataclass
     class SetupLine(Message):
         """One line of `olive-lab setup`'s output, as it comes."""
 
-        def __init__(self, line: str) -> None:
-            super().__init__()
-            self.line = line
+        line: str
 
+    @dataclass
     class SetupDone(Message):
-        def __init__(self, returncode: int) -> None:
-            super().__init__()
-            self.returncode = returncode
+        returncode: int
 
     #: What F9 and F6 can do follows these: the footer refreshes by itself when one changes.
     report = var(None, bindings=True)

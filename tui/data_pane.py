@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.text import Text
 from textual import on, work
 from textual.containers import VerticalScroll
@@ -55,21 +57,19 @@ class DataPane(StepPane):
     step = "data"
     ACTIONS = {"reread": "re-read"}
 
+    @dataclass
     class Inspected(Message):
         """`split` is the written train / held-out split (None when the data has errors); `split_error` why not."""
 
-        def __init__(self, report, template: str, source: str = "", split=None, split_error: str = "") -> None:
-            super().__init__()
-            self.report = report
-            self.template = template
-            self.source = source
-            self.split = split
-            self.split_error = split_error
+        report: object  # steps.data.DataReport
+        template: str
+        source: str = ""
+        split: object = None
+        split_error: str = ""
 
+    @dataclass
     class InspectFailed(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
+        error: str
 
     #: What F9 and [ ] can do follows these: the footer refreshes by itself when one changes.
     report = var(None, bindings=True, always_update=True)

@@ -8,9 +8,8 @@ failure the reason and advice from the runner above the log's tail.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
@@ -38,19 +37,17 @@ TITLES = {"model": "Base model", "quantize": "Quantize", "finetune": "Fine-tune"
 class RunPane(StepPane):
     ACTIONS = {"run": "run", "retry": "retry", "rerun": "run again", "cancel": "cancel", "copy": "copy cmd"}
 
+    @dataclass
     class FollowStarted(Message):
         """A feed for this step begins: what follows replays the step's log from its start."""
 
-        def __init__(self, feed: Feed, started_at: float | None, live: bool) -> None:
-            super().__init__()
-            self.feed = feed
-            self.started_at = started_at
-            self.live = live
+        feed: Feed
+        started_at: float | None
+        live: bool
 
+    @dataclass
     class EventsReady(Message):
-        def __init__(self, feed: Feed) -> None:
-            super().__init__()
-            self.feed = feed
+        feed: Feed
 
     @dataclass
     class Ended(Message):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on, work
@@ -44,30 +45,34 @@ FIELDS = (
 class UploadPane(StepPane):
     step = "upload"
 
+    @dataclass
     class Prefilled(Message):
-        def __init__(self, target, folder_problems: list[str], error: str = "") -> None:
-            super().__init__()
-            self.target, self.folder_problems, self.error = target, folder_problems, error
+        target: object  # steps.upload's target (subscription, group, workspace), None when unknown
+        folder_problems: list[str]
+        error: str = ""
 
+    @dataclass
     class DeviceCode(Message):
-        def __init__(self, url: str, code: str, expires_on) -> None:
-            super().__init__()
-            self.url, self.code, self.expires_on = url, code, expires_on
+        url: str
+        code: str
+        expires_on: object  # a datetime, or None
 
+    @dataclass
     class Status(Message):
-        def __init__(self, text: str) -> None:
-            super().__init__()
-            self.text = text
+        text: str
 
+    @dataclass
     class Progress(Message):
-        def __init__(self, done: int, total: int, name: str) -> None:
-            super().__init__()
-            self.done, self.total, self.name = done, total, name
+        done: int
+        total: int
+        name: str
 
+    @dataclass
     class Finished(Message):
-        def __init__(self, result=None, error: str = "", advice: str = "", cancelled: bool = False) -> None:
-            super().__init__()
-            self.result, self.error, self.advice, self.cancelled = result, error, advice, cancelled
+        result: object = None  # steps.upload's result, None when it failed
+        error: str = ""
+        advice: str = ""
+        cancelled: bool = False
 
     #: What F9 and F8 can do follows these: the footer refreshes by itself when one changes.
     missing = var("", bindings=True)
