@@ -68,6 +68,17 @@ async def wait_for(pilot, condition, timeout: float = 30.0, poll_s: float = 0.05
             raise AssertionError(f"timed out after {timeout} s waiting for {getattr(condition, '__name__', '')}")
         await asyncio.sleep(poll_s)
         await pilot.pause()
+    await drawn(pilot)
+
+
+async def drawn(pilot) -> None:
+    """The screen has caught up: what was scheduled for after the next refresh (a footer that rebuilds for new
+    keys, a tab switched by a handler) ran, and the messages it posted were handled."""
+    frame = asyncio.get_running_loop().create_future()
+    pilot.app.screen.call_after_refresh(lambda: frame.done() or frame.set_result(None))
+    await pilot.pause()
+    await frame
+    await pilot.pause()
 
 
 async def settled(pilot) -> None:
@@ -83,7 +94,7 @@ async def settled(pilot) -> None:
     for _ in range(10):  # a handled message may start the next worker (a refresh after a step is shown)
         if workers := busy():
             await pilot.app.workers.wait_for_complete(workers)
-        await pilot.pause()
+        await drawn(pilot)
         if not busy():
             return
     raise AssertionError(f"workers still running: {[w.name for w in busy()]}")
