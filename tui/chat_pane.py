@@ -22,6 +22,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from rich._wrap import divide_line
 from rich.text import Text
@@ -64,11 +65,12 @@ class ReplyBuffer:
     model's first token comes after a longer prefill and is shown at once.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._pieces: list[str] = []
+        self._clock = clock
         self.posted = False
-        self.last_post = time.monotonic()
+        self.last_post = clock()
 
     def add(self, piece: str) -> bool:
         """Append; True when the caller should post a message now."""
@@ -76,7 +78,7 @@ class ReplyBuffer:
             self._pieces.append(piece)
             if self.posted:
                 return False
-            now = time.monotonic()
+            now = self._clock()
             if now - self.last_post < 1.0 / UI_RATE:
                 return False
             self.posted = True
