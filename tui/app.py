@@ -207,10 +207,6 @@ class OliveLabApp(App):
         current = self.query_one("#panes", ContentSwitcher).current or "pane-check"
         return self.query_one(f"#{current}", StepPane)
 
-    @property
-    def run_active(self) -> bool:
-        return self.handle is not None
-
     # --- start-up -----------------------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)

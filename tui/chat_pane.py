@@ -258,12 +258,10 @@ class ChatPane(StepPane):
     #: What F6, F7, F8 and F9 can do follows these: the footer refreshes by itself when one changes.
     session = var(None, bindings=True)
     model_loading = var(False, bindings=True)
-    compare = var(False, bindings=True)
+    compare = var(False, bindings=True)  # F6: each prompt answered on its own twice, adapter off then on
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.session = None
-        self.model_loading = False
         self.load_error = ""
         self.generating = False
         self.stop_event: threading.Event | None = None
@@ -274,8 +272,6 @@ class ChatPane(StepPane):
         self._buffer: ReplyBuffer | None = None
         self._blink = True
         self.replies = 0
-        #: Compare mode (F6): each prompt is answered on its own twice, adapter off then on, side by side.
-        self.compare = False
         self._legs: list[tuple[Bubble, bool]] = []
         self._turn_messages: list[dict] = []
         self._turn_compare = False

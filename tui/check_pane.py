@@ -64,11 +64,8 @@ class CheckPane(StepPane):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.report = None
-        self.checking = False
         self.checked_at: float | None = None
         self.forced_profile: str | None = None
-        self.setting_up = False
         self.setup_returncode: int | None = None
 
     def compose(self):

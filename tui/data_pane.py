@@ -77,11 +77,9 @@ class DataPane(StepPane):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.report = None
         self.template = ""
         self.template_source = ""
         self.page_index = 0
-        self.reading = False
         self._rows_on_page: list = []
 
     def compose(self):

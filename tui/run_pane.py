@@ -85,7 +85,6 @@ class RunPane(StepPane):
         self.losses: list[float] = []
         self.last_loss = None
         self.failure = None
-        self.cancelling = False
         self.history_loaded = False
         self.decision = ""
         self.missing_inputs: list = []

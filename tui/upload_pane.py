@@ -75,17 +75,13 @@ class UploadPane(StepPane):
         cancelled: bool = False
 
     #: What F9 and F8 can do follows these: the footer refreshes by itself when one changes.
-    missing = var("", bindings=True)
+    missing = var("", bindings=True)  # why steps.upload cannot be used here ("" when it can)
     problems = var(list, bindings=True)
     folder_problems = var(list, bindings=True)
     uploading = var(False, bindings=True)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.missing = ""  # why steps.upload cannot be used here ("" when it can)
-        self.problems: list[str] = []
-        self.folder_problems: list[str] = []
-        self.uploading = False
         self.cancel_event: threading.Event | None = None
         self.result = None
         self.error = ""
