@@ -293,12 +293,12 @@ async def test_reattach_replays_the_whole_log_and_follows_to_the_end(lab_copy):
     lab = pipeline.load_lab(lab_copy, "cpu")
     handle = runner.start(lab, ["finetune"], force=True)
     try:
-        # Let it write a good part of its log before the wizard opens.
-        log = lab.workspace.log_path("finetune")
-        for _ in range(600):
-            if log.exists() and log.stat().st_size > 2000:
-                break
-            await __import__("asyncio").sleep(0.1)
+        # Let it write a good part of its log before the wizard opens: read it as a follower does, 20 lines in.
+        from olive_lab.steps.events import LogLine
+
+        written = (event for event in handle.follow("finetune") if isinstance(event, LogLine))
+        assert len([line for _, line in zip(range(20), written)]) == 20, "finetune wrote 20 lines"
+        written.close()
         app = app_for(lab_copy)
         async with app.run_test(size=(80, 24)) as pilot:
             await ready(pilot, app)
