@@ -178,10 +178,11 @@ class OliveLabApp(App):
             with Vertical(id="sidebar"):
                 yield StepList(id="steps")
             with ContentSwitcher(id="panes", initial="pane-check"):
-                yield CheckPane()
+                given = {"clock": self.now, "workdir": self.workdir}
+                yield CheckPane(**given)
                 # The hidden panes mount just after the first frame: the wizard shows up sooner.
-                run_panes = (EvalPane() if step == "evaluate" else RunPane(step) for step in RUNNABLE)
-                for pane in (DataPane(), *run_panes, ChatPane(), UploadPane()):
+                run_panes = (EvalPane(**given) if step == "evaluate" else RunPane(step, **given) for step in RUNNABLE)
+                for pane in (DataPane(**given), *run_panes, ChatPane(**given), UploadPane(**given)):
                     pane.display = False
                     yield Lazy(pane)
         yield Footer(compact=True, show_command_palette=False)
@@ -205,10 +206,6 @@ class OliveLabApp(App):
     def current_pane(self) -> StepPane:
         current = self.query_one("#panes", ContentSwitcher).current or "pane-check"
         return self.query_one(f"#{current}", StepPane)
-
-    @property
-    def run_active(self) -> bool:
-        return self.handle is not None
 
     # --- start-up -----------------------------------------------------------------------------------------------
 
@@ -378,6 +375,26 @@ class OliveLabApp(App):
             return RowState("blocked", note="blocked")
         return RowState("pending", note="ready" if plan is not None and step in ("chat", "upload") else "")
 
+    # --- what the panes ask for ---------------------------------------------------------------------------------
+
+    @on(StepPane.RowChanged)
+    def _row_changed(self, message: StepPane.RowChanged) -> None:
+        self.show_rows()
+
+    @on(StepPane.CopyRequested)
+    def _copy_requested(self, message: StepPane.CopyRequested) -> None:
+        self.copy_to_clipboard(message.text)
+        if message.title:
+            self.notify(message.text, title=message.title, timeout=6)
+
+    @on(RunPane.RunRequested)
+    def _run_requested(self, message: RunPane.RunRequested) -> None:
+        self.run_steps(message.step, force=message.force)
+
+    @on(RunPane.CancelRequested)
+    def _cancel_requested(self, message: RunPane.CancelRequested) -> None:
+        self.confirm_cancel(message.step)
+
     @on(ListView.Highlighted, "#steps")
     def _highlighted(self, event: ListView.Highlighted) -> None:
         if event.item is None:
@@ -526,7 +543,7 @@ class OliveLabApp(App):
         self.handle = handle
         self._jump = jump
         self.follow_worker = self._follow(handle)
-        self.update_keys()
+        self._run_panes_busy(True)
 
     @work(thread=True, exclusive=True, group="follow", exit_on_error=False)
     def _follow(self, handle) -> None:
@@ -587,8 +604,13 @@ class OliveLabApp(App):
     def _run_followed(self, message: RunFollowed) -> None:
         if self.handle is message.handle:
             self.handle = None
+        self._run_panes_busy(self.handle is not None)
         self.refresh_state(attach=True)
-        self.update_keys()
+
+    def _run_panes_busy(self, busy: bool) -> None:
+        """Every run pane's keys follow whether a run is going on (none may start a second one)."""
+        for pane in self.query_one("#panes", ContentSwitcher).query_children(RunPane):
+            pane.run_busy = busy
 
     @on(RunPane.Ended)
     def _step_ended(self, message: RunPane.Ended) -> None:

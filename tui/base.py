@@ -1,8 +1,18 @@
-"""What every step pane shares: a title line, a "why not yet" banner, and the actions the app's keys call."""
+"""What every step pane shares: a title line, a "why not yet" banner, and the actions the app's keys call.
+
+Panes never reach into the app: they post the messages below (owned by the pane, handled by the app), and the
+state that decides what their keys can do is reactive with `bindings=True`, so the footer follows by itself.
+"""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Static
 
 
@@ -13,14 +23,32 @@ class StepPane(Vertical):
     #: action -> footer description; the app shows the F-key only when `can(action)` is not False.
     ACTIONS: dict[str, str] = {}
 
-    def __init__(self, **kwargs) -> None:
+    @dataclass
+    class RowChanged(Message):
+        """What the step list shows for this pane's step changed (a check came back, a run or upload ended)."""
+
+        step: str
+
+    @dataclass
+    class CopyRequested(Message):
+        """Put `text` on the clipboard; `title` (when given) tells the user it was done."""
+
+        text: str
+        title: str = ""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time, workdir: Path | None = None, **kwargs) -> None:
         super().__init__(id=f"pane-{self.step}", classes="step-pane", **kwargs)
+        self.clock = clock  # the app's clock: a fixed one in tests
+        self.workdir = workdir  # the work folder before the lab is loaded
         self.lab = None
         self.plan = None
         self.state = None
 
     def title_widget(self, text: str) -> Static:
         return Static(text, classes="pane-title", id=f"{self.step}-title", markup=False)
+
+    def row_changed(self) -> None:
+        self.post_message(self.RowChanged(self.step))
 
     # --- called by the app -------------------------------------------------------------------------------------
 

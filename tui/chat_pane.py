@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 import threading
 import time
+from dataclasses import dataclass
+from typing import Callable
 
 from rich._wrap import divide_line
 from rich.text import Text
@@ -29,7 +31,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.geometry import Region, Size
 from textual.message import Message
-from textual.reactive import Reactive
+from textual.reactive import Reactive, var
 from textual.strip import Strip
 from textual.visual import Visual
 from textual.widgets import Input, Label, Static, Switch
@@ -63,11 +65,12 @@ class ReplyBuffer:
     model's first token comes after a longer prefill and is shown at once.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._pieces: list[str] = []
+        self._clock = clock
         self.posted = False
-        self.last_post = time.monotonic()
+        self.last_post = clock()
 
     def add(self, piece: str) -> bool:
         """Append; True when the caller should post a message now."""
@@ -75,7 +78,7 @@ class ReplyBuffer:
             self._pieces.append(piece)
             if self.posted:
                 return False
-            now = time.monotonic()
+            now = self._clock()
             if now - self.last_post < 1.0 / UI_RATE:
                 return False
             self.posted = True
@@ -232,30 +235,33 @@ class Bubble(Static):
 class ChatPane(StepPane):
     step = "chat"
 
+    @dataclass
     class Loaded(Message):
-        def __init__(self, session, seconds: float, folder: str) -> None:
-            super().__init__()
-            self.session, self.seconds, self.folder = session, seconds, folder
+        session: object  # steps.chat.ChatProcess
+        seconds: float
+        folder: str
 
+    @dataclass
     class LoadFailed(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
+        error: str
 
+    @dataclass
     class Chunk(Message, bubble=False):
-        def __init__(self, buffer: ReplyBuffer) -> None:
-            super().__init__()
-            self.buffer = buffer
+        buffer: ReplyBuffer
 
+    @dataclass
     class ReplyDone(Message, bubble=False):
-        def __init__(self, buffer: ReplyBuffer, stats, error: str = "") -> None:
-            super().__init__()
-            self.buffer, self.stats, self.error = buffer, stats, error
+        buffer: ReplyBuffer
+        stats: object  # steps.chat.ReplyStats
+        error: str = ""
+
+    #: What F6, F7, F8 and F9 can do follows these: the footer refreshes by itself when one changes.
+    session = var(None, bindings=True)
+    model_loading = var(False, bindings=True)
+    compare = var(False, bindings=True)  # F6: each prompt answered on its own twice, adapter off then on
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.session = None
-        self.model_loading = False
         self.load_error = ""
         self.generating = False
         self.stop_event: threading.Event | None = None
@@ -266,8 +272,6 @@ class ChatPane(StepPane):
         self._buffer: ReplyBuffer | None = None
         self._blink = True
         self.replies = 0
-        #: Compare mode (F6): each prompt is answered on its own twice, adapter off then on, side by side.
-        self.compare = False
         self._legs: list[tuple[Bubble, bool]] = []
         self._turn_messages: list[dict] = []
         self._turn_compare = False
@@ -305,7 +309,6 @@ class ChatPane(StepPane):
         self.load_error = ""
         self._status(Text("Loading the model in onnxruntime-genai…", style="yellow"))
         self._load(self.lab)
-        self.app.update_keys()
 
     @work(thread=True, exclusive=True, group="chat-load", exit_on_error=False)
     def _load(self, lab) -> None:
@@ -335,7 +338,6 @@ class ChatPane(StepPane):
         self.folder = message.folder
         self._show_status(loaded_in=message.seconds)
         self.query_one("#chat-input", Input).focus()
-        self.app.update_keys()
 
     @on(LoadFailed)
     def _load_failed(self, message: LoadFailed) -> None:
@@ -343,7 +345,6 @@ class ChatPane(StepPane):
         self.load_error = message.error
         self._status(Text.assemble(("✗ The model did not load: ", "bold red"), message.error,
                                    ("\nF9 tries again.", "dim")))
-        self.app.update_keys()
 
     def _show_status(self, loaded_in: float | None = None) -> None:
         text = Text()
@@ -381,7 +382,7 @@ class ChatPane(StepPane):
         if not prompt or self.generating:
             return
         if self.session is None:
-            self.app.notify("The model is not loaded yet.", severity="warning")
+            self.notify("The model is not loaded yet.", severity="warning")
             return
         event.input.value = ""
         self.send(prompt)
@@ -473,8 +474,7 @@ class ChatPane(StepPane):
         self.replies += 1
         self.query_one("#chat-input", Input).cursor_blink = self._blink
         self._show_status()
-        self.app.update_keys()
-        self.app.show_rows()
+        self.row_changed()
 
     def set_adapter(self, on_: bool) -> None:
         if self.session is not None and not self.session.has_adapter:
@@ -508,7 +508,6 @@ class ChatPane(StepPane):
             return
         self.compare = on_
         self._show_status()
-        self.app.update_keys()
 
     def can(self, action: str):
         if action == "compare":

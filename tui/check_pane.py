@@ -10,11 +10,13 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
 from textual.message import Message
+from textual.reactive import var
 from textual.widgets import DataTable, Static
 
 from . import core
@@ -34,38 +36,36 @@ class CheckPane(StepPane):
     step = "check"
     ACTIONS = {"recheck": "re-check", "setup": "set up AWQ flow"}
 
+    @dataclass
     class Checked(Message):
         """A check report arrived (from the re-check worker or from the app's start-up)."""
 
-        def __init__(self, report, lab_profile: str | None = None) -> None:
-            super().__init__()
-            self.report = report
-            self.lab_profile = lab_profile
+        report: object  # steps.check.CheckReport
+        lab_profile: str | None = None
 
+    @dataclass
     class CheckFailed(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
+        error: str
 
+    @dataclass
     class SetupLine(Message):
         """One line of `olive-lab setup`'s output, as it comes."""
 
-        def __init__(self, line: str) -> None:
-            super().__init__()
-            self.line = line
+        line: str
 
+    @dataclass
     class SetupDone(Message):
-        def __init__(self, returncode: int) -> None:
-            super().__init__()
-            self.returncode = returncode
+        returncode: int
+
+    #: What F9 and F6 can do follows these: the footer refreshes by itself when one changes.
+    report = var(None, bindings=True)
+    checking = var(False, bindings=True)
+    setting_up = var(False, bindings=True)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.report = None
-        self.checking = False
         self.checked_at: float | None = None
         self.forced_profile: str | None = None
-        self.setting_up = False
         self.setup_returncode: int | None = None
 
     def compose(self):
@@ -110,11 +110,10 @@ class CheckPane(StepPane):
         log = self.query_one("#check-setup-log", LogView)
         log.clear()
         log.add_class("-shown")
-        workdir = Path(self.lab.workspace.root if self.lab else self.app.workdir)
+        workdir = Path(self.lab.workspace.root if self.lab else self.workdir)
         self.query_one("#check-summary", Static).update("Setting up the AWQ flow: `olive-lab setup --profile gpu` "
                                                         f"(log: {workdir / 'logs' / 'setup.log'})…")
         self._run_setup(setup_argv(), workdir / "logs" / "setup.log")
-        self.app.update_keys()
 
     @work(thread=True, exclusive=True, group="check-setup", exit_on_error=False)
     def _run_setup(self, argv: list[str], log_path: Path) -> None:
@@ -150,15 +149,14 @@ class CheckPane(StepPane):
         self.query_one("#check-summary", Static).update(Text(
             f"✗ Setting up the AWQ flow failed (exit {message.returncode}): the log below says why; "
             "F6 tries again.", style="bold red"))
-        self.app.update_keys()
 
     def recheck(self) -> None:
         self.checking = True
         self.query_one("#check-summary", Static).update("Checking this machine… (GPU, CUDA, torch, "
                                                         "onnxruntime-genai, packages, disk, Azure)")
-        workdir = self.lab.workspace.root if self.lab else self.app.workdir
+        workdir = self.lab.workspace.root if self.lab else self.workdir
         self._run_check(str(workdir), self.forced_profile)
-        self.app.update_keys()
+        self.row_changed()
 
     @work(thread=True, exclusive=True, group="check", exit_on_error=False)
     def _run_check(self, workdir: str, profile: str | None) -> None:
@@ -178,7 +176,7 @@ class CheckPane(StepPane):
         self.checking = False
         self.query_one("#check-summary", Static).update(Text(f"✗ The check itself failed: {message.error}",
                                                              style="bold red"))
-        self.app.update_keys()
+        self.row_changed()
 
     # --- showing it ---------------------------------------------------------------------------------------------
 
@@ -198,7 +196,7 @@ class CheckPane(StepPane):
     def show_report(self, report) -> None:
         self.report = report
         self.checking = False
-        self.checked_at = self.app.now()
+        self.checked_at = self.clock()
         table = self.query_one("#findings", DataTable)
         table.clear()
         for f in report.findings:
@@ -226,8 +224,7 @@ class CheckPane(StepPane):
             first = next((i for i, f in enumerate(report.findings) if f.severity != "ok"), 0)
             table.move_cursor(row=first)
             self._show_finding(report.findings[first])
-        self.app.update_keys()
-        self.app.show_rows()
+        self.row_changed()
 
     def _show_profile(self) -> None:
         report = self.report

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.text import Text
 from textual import on, work
 from textual.containers import VerticalScroll
 from textual.message import Message
+from textual.reactive import var
 from textual.widgets import DataTable, Static
 
 from . import core
@@ -54,29 +57,29 @@ class DataPane(StepPane):
     step = "data"
     ACTIONS = {"reread": "re-read"}
 
+    @dataclass
     class Inspected(Message):
         """`split` is the written train / held-out split (None when the data has errors); `split_error` why not."""
 
-        def __init__(self, report, template: str, source: str = "", split=None, split_error: str = "") -> None:
-            super().__init__()
-            self.report = report
-            self.template = template
-            self.source = source
-            self.split = split
-            self.split_error = split_error
+        report: object  # steps.data.DataReport
+        template: str
+        source: str = ""
+        split: object = None
+        split_error: str = ""
 
+    @dataclass
     class InspectFailed(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
+        error: str
+
+    #: What F9 and [ ] can do follows these: the footer refreshes by itself when one changes.
+    report = var(None, bindings=True, always_update=True)
+    reading = var(False, bindings=True)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.report = None
         self.template = ""
         self.template_source = ""
         self.page_index = 0
-        self.reading = False
         self._rows_on_page: list = []
 
     def compose(self):
@@ -199,7 +202,7 @@ class DataPane(StepPane):
         problems.display = bool(report.problems)
         self.query_one("#data-no-problems").display = not report.problems
         self.show_page(0)
-        self.app.show_rows()
+        self.row_changed()
 
     # --- paging -------------------------------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ thread only draws what the `ReportLoaded` message brings.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.text import Text
 from textual import on, work
 from textual.containers import Horizontal, VerticalScroll
@@ -21,12 +23,12 @@ BAR_WIDTH = 28
 
 
 class EvalPane(RunPane):
+    @dataclass
     class ReportLoaded(Message):
         """The report on disk changed (or was read the first time); `report` is None when it is gone."""
 
-        def __init__(self, report: dict | None, mtime: float | None) -> None:
-            super().__init__()
-            self.report, self.mtime = report, mtime
+        report: dict | None
+        mtime: float | None
 
     def __init__(self, step: str = "evaluate", **kwargs) -> None:
         super().__init__(step, **kwargs)

@@ -8,12 +8,14 @@ failure the reason and advice from the runner above the log's tail.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.reactive import var
 from textual.widgets import Sparkline, Static, TabbedContent, TabPane
 
 from . import core
@@ -35,33 +37,47 @@ TITLES = {"model": "Base model", "quantize": "Quantize", "finetune": "Fine-tune"
 class RunPane(StepPane):
     ACTIONS = {"run": "run", "retry": "retry", "rerun": "run again", "cancel": "cancel", "copy": "copy cmd"}
 
+    @dataclass
     class FollowStarted(Message):
         """A feed for this step begins: what follows replays the step's log from its start."""
 
-        def __init__(self, feed: Feed, started_at: float | None, live: bool) -> None:
-            super().__init__()
-            self.feed = feed
-            self.started_at = started_at
-            self.live = live
+        feed: Feed
+        started_at: float | None
+        live: bool
 
+    @dataclass
     class EventsReady(Message):
-        def __init__(self, feed: Feed) -> None:
-            super().__init__()
-            self.feed = feed
+        feed: Feed
 
+    @dataclass
     class Ended(Message):
         """The step ended (bubbles to the app: refresh states, follow the next step)."""
 
-        def __init__(self, step: str, ok: bool) -> None:
-            super().__init__()
-            self.step = step
-            self.ok = ok
+        step: str
+        ok: bool
+
+    @dataclass
+    class RunRequested(Message):
+        """F9 on this pane: run `step` (after the earlier steps not done yet), or alone and again when `force`."""
+
+        step: str
+        force: bool = False
+
+    @dataclass
+    class CancelRequested(Message):
+        """F8 on this pane: stop the running step (the app asks first)."""
+
+        step: str
+
+    #: What the keys can do follows these: the footer refreshes by itself when one changes.
+    run_status = var("idle", bindings=True)  # idle, running, done, skipped, failed, cancelled
+    cancelling = var(False, bindings=True)
+    run_busy = var(False, bindings=True)  # some run is going on in the work folder (this step's or another's)
 
     def __init__(self, step: str, **kwargs) -> None:
         self.step = step
         super().__init__(**kwargs)
         self.feed: Feed | None = None
-        self.run_status = "idle"  # idle, running, done, skipped, failed, cancelled
         self.live = False  # following a step that is running now (not a replay of a finished one)
         self.started_at: float | None = None
         self.duration_s: float | None = None
@@ -69,7 +85,6 @@ class RunPane(StepPane):
         self.losses: list[float] = []
         self.last_loss = None
         self.failure = None
-        self.cancelling = False
         self.history_loaded = False
         self.decision = ""
         self.missing_inputs: list = []
@@ -241,9 +256,8 @@ class RunPane(StepPane):
             self.duration_s = None
             self.query_one(f"#{self.step}-blocked").display = False
             self.show_tab("run")
-            self.tick(self.app.now())
-        self.app.update_keys()
-        self.app.show_rows()
+            self.tick(self.clock())
+        self.row_changed()
 
     @on(EventsReady)
     def _events(self, message: EventsReady) -> None:
@@ -267,7 +281,7 @@ class RunPane(StepPane):
         if batch.end is not None:
             self._end(batch.end, batch.note)
         elif self.run_status == "running":
-            self.tick(self.app.now())
+            self.tick(self.clock())
 
     def _show_progress(self, progress) -> None:
         if self.run_status != "running":
@@ -308,14 +322,14 @@ class RunPane(StepPane):
             if end.duration_s is not None:
                 self.duration_s = end.duration_s
             elif self.started_at is not None:
-                self.duration_s = self.app.now() - self.started_at
+                self.duration_s = self.clock() - self.started_at
             outputs = ", ".join(f"{k}: {v}" for k, v in (end.outputs or {}).items())
             self._status(Text.assemble(("✓ done ", "bold green"), f"in {fmt_duration(self.duration_s)}",
                                        (f" · {outputs}" if outputs else "", "dim")))
         else:
             self.run_status = "cancelled" if end.cancelled else "failed"
             if self.started_at is not None and self.live:
-                self.duration_s = self.app.now() - self.started_at
+                self.duration_s = self.clock() - self.started_at
             word = "cancelled" if end.cancelled else "failed"
             code = f" (exit code {end.exit_code})" if end.exit_code not in (None, 0) else ""
             self._status(Text.assemble((f"✗ {word}", "bold red"), code,
@@ -326,8 +340,7 @@ class RunPane(StepPane):
                 self.show_tab("run")
         was_live = self.live
         self.live = False
-        self.app.update_keys()
-        self.app.show_rows()
+        self.row_changed()
         if was_live:
             self.post_message(self.Ended(self.step, ok))
 
@@ -396,9 +409,8 @@ class RunPane(StepPane):
     # --- actions (keys live on the app; it asks the visible pane) -------------------------------------------------
 
     def can(self, action: str):
-        app = self.app
         running_here = self.run_status == "running"
-        busy = app.run_active
+        busy = self.run_busy
         if action == "copy":
             return True if self.command_line() else None
         if action == "view":
@@ -420,19 +432,14 @@ class RunPane(StepPane):
         return False
 
     def do(self, action: str) -> None:
-        app = self.app
         if action == "view":
             self.action_toggle_view()
         elif action == "copy":
-            command = self.command_line()
-            app.copy_to_clipboard(command)
-            app.notify(command, title="Command copied to the clipboard", timeout=6)
+            self.post_message(self.CopyRequested(self.command_line(), "Command copied to the clipboard"))
         elif action == "cancel":
-            app.confirm_cancel(self.step)
-        elif action in ("run", "retry"):
-            app.run_steps(self.step, force=False)
-        elif action == "rerun":
-            app.run_steps(self.step, force=True)
+            self.post_message(self.CancelRequested(self.step))
+        elif action in ("run", "retry", "rerun"):
+            self.post_message(self.RunRequested(self.step, force=action == "rerun"))
 
     @property
     def row_status(self) -> tuple[str, str] | None:

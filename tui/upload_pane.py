@@ -8,19 +8,28 @@ code and its address are shown here, inside the app (textual-serve has no termin
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on, work
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
+from textual.reactive import var
 from textual.widgets import Input, Label, Static
 
 from . import core
 from .base import StepPane
 from .progress import ProgressRow
 from .util import fmt_bytes
+
+
+def home_as_tilde(text: str) -> str:
+    """Paths under the home folder written with ~, as the header writes the work folder."""
+    home = os.path.expanduser("~").rstrip("/")
+    return text.replace(home + "/", "~/") if home else text
 
 #: form field -> (label, UploadRequest attribute, words that name it in validate_request's messages)
 FIELDS = (
@@ -36,37 +45,43 @@ FIELDS = (
 class UploadPane(StepPane):
     step = "upload"
 
+    @dataclass
     class Prefilled(Message):
-        def __init__(self, target, folder_problems: list[str], error: str = "") -> None:
-            super().__init__()
-            self.target, self.folder_problems, self.error = target, folder_problems, error
+        target: object  # steps.upload's target (subscription, group, workspace), None when unknown
+        folder_problems: list[str]
+        error: str = ""
 
+    @dataclass
     class DeviceCode(Message):
-        def __init__(self, url: str, code: str, expires_on) -> None:
-            super().__init__()
-            self.url, self.code, self.expires_on = url, code, expires_on
+        url: str
+        code: str
+        expires_on: object  # a datetime, or None
 
+    @dataclass
     class Status(Message):
-        def __init__(self, text: str) -> None:
-            super().__init__()
-            self.text = text
+        text: str
 
+    @dataclass
     class Progress(Message):
-        def __init__(self, done: int, total: int, name: str) -> None:
-            super().__init__()
-            self.done, self.total, self.name = done, total, name
+        done: int
+        total: int
+        name: str
 
+    @dataclass
     class Finished(Message):
-        def __init__(self, result=None, error: str = "", advice: str = "", cancelled: bool = False) -> None:
-            super().__init__()
-            self.result, self.error, self.advice, self.cancelled = result, error, advice, cancelled
+        result: object = None  # steps.upload's result, None when it failed
+        error: str = ""
+        advice: str = ""
+        cancelled: bool = False
+
+    #: What F9 and F8 can do follows these: the footer refreshes by itself when one changes.
+    missing = var("", bindings=True)  # why steps.upload cannot be used here ("" when it can)
+    problems = var(list, bindings=True)
+    folder_problems = var(list, bindings=True)
+    uploading = var(False, bindings=True)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.missing = ""  # why steps.upload cannot be used here ("" when it can)
-        self.problems: list[str] = []
-        self.folder_problems: list[str] = []
-        self.uploading = False
         self.cancel_event: threading.Event | None = None
         self.result = None
         self.error = ""
@@ -168,11 +183,10 @@ class UploadPane(StepPane):
         text = Text()
         for p in problems + self.folder_problems:
             text.append("✗ ", style="bold red")
-            text.append(p + "\n")
+            text.append(home_as_tilde(p) + "\n")
         if not problems and not self.folder_problems:
             text.append("✓ Ready to upload: F9 starts (sign-in first if needed).", style="green")
         self.query_one("#upload-problems", Static).update(text)
-        self.app.update_keys()
         return problems
 
     # --- uploading ----------------------------------------------------------------------------------------------
@@ -197,10 +211,10 @@ class UploadPane(StepPane):
 
     def start(self) -> None:
         if self.missing:
-            self.app.notify(self.missing, title="The upload cannot run", severity="warning")
+            self.notify(self.missing, title="The upload cannot run", severity="warning")
             return
         if self.validate() or self.folder_problems:
-            self.app.notify("Fix the fields marked above first.", severity="warning")
+            self.notify("Fix the fields marked above first.", severity="warning")
             return
         self.uploading = True
         self.result = None
@@ -209,7 +223,6 @@ class UploadPane(StepPane):
         self.query_one("#upload-progress-row", ProgressRow).show(None, 0)
         self._status(Text("Signing in to Azure…", style="yellow"))
         self._upload(self.request(), self.cancel_event)
-        self.app.update_keys()
 
     @work(thread=True, exclusive=True, group="upload", exit_on_error=False)
     def _upload(self, req, cancel: threading.Event) -> None:
@@ -267,7 +280,7 @@ class UploadPane(StepPane):
                                  " in a browser and enter the code ", (message.code, "bold reverse"), when,
                                  ("\nThe upload goes on by itself once you have signed in.", "dim")))
         box.display = True
-        self.app.copy_to_clipboard(message.code)
+        self.post_message(self.CopyRequested(message.code))
 
     @on(Status)
     def _status_message(self, message: Status) -> None:
@@ -298,8 +311,7 @@ class UploadPane(StepPane):
             self.cancelled = message.cancelled
             self._status(Text.assemble(("✗ ", "bold red"), message.error or "The upload failed.",
                                        ("\n" + message.advice if message.advice else "", "")))
-        self.app.update_keys()
-        self.app.show_rows()
+        self.row_changed()
 
     def _status(self, text) -> None:
         self.query_one("#upload-status", Static).update(text)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import time
@@ -51,25 +52,70 @@ def app_for(workdir: Path, **kwargs):
     return OliveLabApp(workdir, kwargs.pop("profile", "cpu"), **kwargs)
 
 
-async def wait_for(pilot, condition, timeout: float = 30.0, step: float = 0.05) -> None:
-    """Let the app run until `condition()` is true (fails the test after `timeout`)."""
+#: Workers that live as long as something outside the app: the follower of a detached run, a reply being generated.
+LIVE_GROUPS = ("follow", "chat")
+
+
+async def wait_for(pilot, condition, timeout: float = 30.0, poll_s: float = 0.05) -> None:
+    """Let the app run until `condition()` is true (fails the test after `timeout`).
+
+    For what only a detached run or a model thread decides (a step ends, a reply is done): the wait ends on the
+    condition, not after a duration; `poll_s` only keeps the loop from taking the core the workers need.
+    """
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {getattr(condition, '__name__', '')}")
-        await pilot.pause(step)
+        await asyncio.sleep(poll_s)
+        await pilot.pause()
+    await drawn(pilot)
+
+
+async def drawn(pilot) -> None:
+    """The screen has caught up: what was scheduled for after the next refresh (a footer that rebuilds for new
+    keys, a tab switched by a handler) ran, and the messages it posted were handled."""
+    frame = asyncio.get_running_loop().create_future()
+    pilot.app.screen.call_after_refresh(lambda: frame.done() or frame.set_result(None))
+    await pilot.pause()
+    await frame
+    await pilot.pause()
+
+
+async def settled(pilot) -> None:
+    """Every worker started so far has finished, and what they and the keys posted is handled and drawn.
+
+    Harlequin's `wait_for_workers`: the wizard's workers (planning, reading the dataset, the check) only post
+    messages, so once they are complete one more frame shows their outcome. Not for a followed run, whose worker
+    lives as long as the run (use `wait_for` on what the pane shows).
+    """
+    def busy():
+        return [worker for worker in pilot.app.workers if not worker.is_finished and worker.group not in LIVE_GROUPS]
+
+    for _ in range(10):  # a handled message may start the next worker (a refresh after a step is shown)
+        if workers := busy():
+            await pilot.app.workers.wait_for_complete(workers)
+        await drawn(pilot)
+        if not busy():
+            return
+    raise AssertionError(f"workers still running: {[w.name for w in busy()]}")
 
 
 async def ready(pilot, app, timeout: float = 30.0) -> None:
     """The lab is loaded and its plans and states are on screen."""
     await wait_for(pilot, lambda: app.lab is not None and bool(app.plans), timeout)
-    await pilot.pause()
+    await settled(pilot)
 
 
 def screen_text(app) -> str:
     """What the terminal shows now, as plain text lines (the top screen, modals included)."""
     strips = app.screen._compositor.render_strips()
     return "\n".join(strip.text for strip in strips)
+
+
+def pane_words(app) -> str:
+    """The shown pane's text as one line of words: what the user reads, whatever the line breaks."""
+    lines = screen_text(app).splitlines()[1:-1]  # under the header, above the footer
+    return " ".join(" ".join(line.split("▕", 1)[-1] for line in lines).split())
 
 
 @pytest.fixture(autouse=True)

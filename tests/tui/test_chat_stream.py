@@ -9,7 +9,6 @@ control characters). No model is needed: the widget is fed text as the generatin
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 from textual.app import App
@@ -106,19 +105,22 @@ async def test_control_characters_from_the_model_never_reach_the_terminal():
 
 
 def test_the_generating_thread_posts_at_most_ui_rate_times_a_second():
-    buffer = ReplyBuffer()
-    posts, started = 0, time.monotonic()
-    while time.monotonic() - started < 0.55:
+    now = [0.0]
+    buffer = ReplyBuffer(clock=lambda: now[0])
+    posts = 0
+    for _ in range(550):  # a token a millisecond for 0.55 s
+        now[0] += 0.001
         if buffer.add("x"):
             posts += 1
             buffer.take()  # the UI reads it at once
-    assert 2 <= posts <= 0.55 * chat_pane.UI_RATE
+    assert posts == int(0.55 * chat_pane.UI_RATE)
     # Counted from the question: a reply done within 1 / UI_RATE s is drawn once, at the end (by ReplyDone).
-    quick = ReplyBuffer()
+    now[0] = 10.0
+    quick = ReplyBuffer(clock=lambda: now[0])
     assert not any(quick.add(piece) for piece in "a quick reply")
     # Nothing more is posted while a message is unread, however long it waits.
-    time.sleep(1.5 / chat_pane.UI_RATE)
+    now[0] += 1.5 / chat_pane.UI_RATE
     assert quick.add("!") is True
-    time.sleep(1.5 / chat_pane.UI_RATE)
+    now[0] += 1.5 / chat_pane.UI_RATE
     assert quick.add("?") is False
     assert quick.take() == "a quick reply!?"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import app_for, ready, screen_text, wait_for
+from conftest import app_for, ready, screen_text, settled, wait_for
 from test_snapshots import settle, snap_app, snap_lab  # noqa: F401 - snap_lab is a fixture
 
 
@@ -104,6 +104,6 @@ def test_eval_pane_snapshot(snap_lab, snap_compare):
         await settle(pilot, app)
         app.show_step("evaluate")
         await wait_for(pilot, lambda: app.pane("evaluate").report is not None)
-        await pilot.pause(0.2)
+        await settled(pilot)
 
-    assert snap_compare(snap_app(), terminal_size=(100, 40), run_before=run_before)
+    assert snap_compare(snap_app(snap_lab), terminal_size=(100, 40), run_before=run_before)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
-from conftest import app_for, ready, wait_for
+from conftest import app_for, drawn, ready, screen_text, wait_for
 
 FIELDS = ("subscription", "resource_group", "workspace", "name", "version", "description")
 
@@ -91,3 +91,20 @@ async def test_a_prompt_too_long_for_the_model_is_refused_at_once_and_the_chat_g
         await wait_for(pilot, lambda: pane.replies == 2, 60)
         assert pane.last_stats.tokens > 0
         assert [m["role"] for m in pane.messages] == ["user", "assistant"]
+
+
+async def test_the_footer_follows_what_the_pane_can_do_by_itself(fresh_lab, monkeypatch):
+    """A pane's key state is reactive (bindings=True): the footer changes with it, nobody refreshes it by hand."""
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "00000000-0000-0000-0000-000000000000")
+    app = app_for(fresh_lab)
+    async with app.run_test(size=(100, 40)) as pilot:
+        pane = await open_upload(app, pilot)
+        footer = screen_text(app).splitlines()[-1]
+        assert "F9 upload" in footer and "F8 cancel" not in footer
+        pane.uploading = True
+        await drawn(pilot)
+        footer = screen_text(app).splitlines()[-1]
+        assert "F8 cancel" in footer and "F9 upload" not in footer
+        pane.uploading = False
+        await drawn(pilot)
+        assert "F9 upload" in screen_text(app).splitlines()[-1]

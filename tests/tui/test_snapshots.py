@@ -1,21 +1,21 @@
 """SVG snapshots of the wizard at 80x24 (pytest-textual-snapshot, Textual pinned at 8.2.8).
 
-Deterministic by construction: a fixed work folder path, a fixed clock (UTC), the GPU given, a check report
-built from the check's own Finding type, no blinking cursors, no animations. Update with
+Deterministic by construction: each test's own work folder, ~/lab under a home of its own (so the path on
+screen is the same for every test and machine, and tests running at once share nothing), a fixed clock (UTC),
+the GPU given, a check report built from the check's own Finding type, no blinking cursors, no animations; each
+snapshot is taken once the app's workers are done and their messages drawn, never after a fixed pause. Update with
 `pytest tests/tui/test_snapshots.py --snapshot-update` after a deliberate change, and look at the SVGs.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from conftest import fixed_clock, make_workdir, wait_for
+from conftest import fixed_clock, make_workdir, settled, wait_for
 
-SNAP_DIR = Path("/tmp/olive-lab-snapshots/lab")
 SIZE = (80, 24)
 
 
@@ -28,7 +28,7 @@ class FixedReport:
     profile_reason: str = "No NVIDIA GPU found, so the cpu profile runs the lab on a tiny model."
     profile_forced: bool = False
     elapsed_s: float = 1.2
-    workdir: str = str(SNAP_DIR)
+    workdir: str = "~/lab"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -60,45 +60,45 @@ def fixed_report() -> FixedReport:
 
 
 @pytest.fixture
-def snap_lab(monkeypatch):
+def snap_lab(tmp_path, monkeypatch) -> Path:
+    """This test's work folder, shown as ~/lab."""
     monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
-    shutil.rmtree(SNAP_DIR.parent, ignore_errors=True)
-    make_workdir(SNAP_DIR)
-    yield SNAP_DIR
-    shutil.rmtree(SNAP_DIR.parent, ignore_errors=True)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return make_workdir(tmp_path / "lab")
 
 
-def snap_app():
+def snap_app(workdir: Path):
     from olive_lab.tui.app import OliveLabApp
 
-    return OliveLabApp(SNAP_DIR, "cpu", clock=fixed_clock, gpu="none", check_report=fixed_report(),
+    return OliveLabApp(workdir, "cpu", clock=fixed_clock, gpu="none", check_report=fixed_report(),
                        run_check=False, refresh_s=3600)
 
 
 async def settle(pilot, app) -> None:
+    """The lab is loaded, every worker is done and what it posted is drawn; no cursor blinks."""
     from textual.widgets import Input
 
     await wait_for(pilot, lambda: app.lab is not None and bool(app.plans) and app.pane("data").report is not None)
     for inp in app.query(Input):
         inp.cursor_blink = False
     app.show_rows()
-    await pilot.pause(0.2)
+    await settled(pilot)
 
 
 def test_check_pane(snap_lab, snap_compare):
     async def run_before(pilot):
         await settle(pilot, pilot.app)
 
-    assert snap_compare(snap_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(snap_app(snap_lab), terminal_size=SIZE, run_before=run_before)
 
 
 def test_data_pane(snap_lab, snap_compare):
     async def run_before(pilot):
         await settle(pilot, pilot.app)
         pilot.app.show_step("data")
-        await pilot.pause(0.2)
+        await settled(pilot)
 
-    assert snap_compare(snap_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(snap_app(snap_lab), terminal_size=SIZE, run_before=run_before)
 
 
 def test_quantize_about_pane(snap_lab, snap_compare):
@@ -107,9 +107,9 @@ def test_quantize_about_pane(snap_lab, snap_compare):
         await settle(pilot, app)
         app.show_step("quantize")
         await wait_for(pilot, lambda: app.pane("quantize").decision != "")
-        await pilot.pause(0.2)
+        await settled(pilot)
 
-    assert snap_compare(snap_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(snap_app(snap_lab), terminal_size=SIZE, run_before=run_before)
 
 
 def test_upload_form(snap_lab, snap_compare, monkeypatch):
@@ -122,15 +122,15 @@ def test_upload_form(snap_lab, snap_compare, monkeypatch):
         await settle(pilot, app)
         app.show_step("upload")
         await wait_for(pilot, lambda: app.pane("upload").prefilled)
-        await pilot.pause(0.2)
+        await settled(pilot)
 
-    assert snap_compare(snap_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(snap_app(snap_lab), terminal_size=SIZE, run_before=run_before)
 
 
 def test_help(snap_lab, snap_compare):
     async def run_before(pilot):
         await settle(pilot, pilot.app)
         await pilot.press("question_mark")
-        await pilot.pause(0.2)
+        await settled(pilot)
 
-    assert snap_compare(snap_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(snap_app(snap_lab), terminal_size=SIZE, run_before=run_before)

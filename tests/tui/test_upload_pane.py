@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "azure"))
 from aml_fixtures import *  # noqa: E402,F401,F403 - fixtures
 from aml_fixtures import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, make_model_folder  # noqa: E402
 
-from conftest import app_for, make_workdir, ready, screen_text, wait_for  # noqa: E402
+from conftest import app_for, make_workdir, ready, screen_text, settled, wait_for  # noqa: E402
 
 
 def make_upload_lab(tmp_path, monkeypatch, **model) -> Path:
@@ -38,23 +38,34 @@ async def _upload(app, pilot) -> None:
     app.show_step("upload")
     pane = app.pane("upload")
     await wait_for(pilot, lambda: pane.prefilled)
-    await pilot.pause(0.2)
+    await settled(pilot)
     assert pane.problems == [] and pane.folder_problems == [], pane.problems + pane.folder_problems
     assert pane.can("upload") is True
     await pilot.press("f9")
     return pane
 
 
+def before_each(message_type, probe):
+    """A message hook that runs `probe()` as each `message_type` arrives: it sees what the earlier ones drew."""
+    from olive_lab.tui.upload_pane import UploadPane
+
+    wanted = getattr(UploadPane, message_type)
+    return lambda message: probe() if isinstance(message, wanted) else None
+
+
 async def test_upload_shows_progress_and_the_registered_model(arm, azurite, upload_lab):
     app = app_for(upload_lab)
     progress = []
-    async with app.run_test(size=(100, 40)) as pilot:
-        pane = await _upload(app, pilot)
-        while pane.uploading:
-            bar = app.query_one("#upload-progress")
+
+    def bar_now():
+        for bar in app.query("#upload-progress"):
             if bar.total:
                 progress.append((bar.progress, bar.total))
-            await pilot.pause(0.05)
+
+    async with app.run_test(size=(100, 40), message_hook=before_each("Progress", bar_now)) as pilot:
+        pane = await _upload(app, pilot)
+        await settled(pilot)  # the upload worker is done and its last messages are drawn
+        assert not pane.uploading
         assert pane.result is not None, pane.error
         # The three-line result needs one more layout pass after the upload ends.
         await wait_for(pilot, lambda: "asset id" in screen_text(app), timeout=5)
@@ -71,16 +82,20 @@ async def test_device_code_is_shown_inside_the_app(arm, azurite, upload_lab, fak
     monkeypatch.setenv("FAKE_AZ_MODE", "signed-out")
     monkeypatch.setenv("AZURE_AUTHORITY_HOST", fake_authority.host)
     app = app_for(upload_lab)
-    seen_code = False
-    async with app.run_test(size=(100, 40)) as pilot:
+    shown = []
+
+    def login_box_now():
+        box = app.query_one("#upload-login")
+        if box.display:
+            shown.append(str(box.render()))
+
+    # The box gives way to the progress bar once signed in: what it showed is read as the first bytes arrive.
+    async with app.run_test(size=(100, 40), message_hook=before_each("Progress", login_box_now)) as pilot:
         pane = await _upload(app, pilot)
-        while pane.uploading:
-            text = screen_text(app)
-            if "ABCD-EFGH" in text and "devicelogin" in text:
-                seen_code = True
-            await pilot.pause(0.05)
+        await settled(pilot)
         assert pane.result is not None, pane.error
-    assert seen_code, "the device code and its address were shown in the app"
+    assert shown and "ABCD-EFGH" in shown[0] and "devicelogin" in shown[0], \
+        "the device code and its address were shown in the app"
     assert app.clipboard == "ABCD-EFGH"
 
 
