@@ -14,12 +14,10 @@ from pathlib import Path
 
 from .lab import Lab, StepPlan
 from .profiles import PROFILES
+from .protocol import RUNNABLE, STEP_ORDER
 from .runstate import DONE, PENDING, StepState, effective, run_active
 from .workspace import STATE_DIR, Workspace, read_json, write_json
 
-STEP_ORDER = ("check", "data", "model", "quantize", "finetune", "optimize", "evaluate", "chat", "upload")
-#: Steps that run as detached subprocesses through the runner; the others run inside the front end.
-RUNNABLE = ("model", "quantize", "finetune", "optimize", "evaluate")
 LAB_FILE = "lab.json"
 #: `.olive-lab/made/<step>.json`: what the runner made a step's outputs from, kept apart from the step's state, so
 #: outputs whose state file was lost or broken are never mistaken for outputs made by hand.

@@ -25,7 +25,8 @@ from .lab import Lab
 from .logparse import diagnose
 from .runstate import (CANCELLED, DONE, FAILED, NOT_RUN, QUEUED, RUNNING, SKIPPED, StepState, cancel_requested,
                        die_with_parent, is_disk_full, kill_group, request_cancel, run_dir, take_lock, write_run)
-from .workspace import free_bytes, mb
+from .units import fmt_bytes
+from .workspace import free_bytes
 
 TAIL_BYTES = 64 * 1024
 #: After SIGTERM to the supervisor (or a full disk), how long the step's group gets before SIGKILL.
@@ -229,7 +230,7 @@ DISK_FULL_ADVICE = ("Free disk space there (the Olive cache .olive-cache in the 
 
 def disk_full_reason(path: Path) -> str:
     return (f"The disk is full: no space left on device writing {path} "
-            f"({mb(free_bytes(path))} free).")
+            f"({fmt_bytes(free_bytes(path))} free).")
 
 
 def guard(read_end: int) -> None:

@@ -35,7 +35,10 @@ from .modals import Confirm, Help
 from .run_pane import RunPane
 from .steplist import RowState, StepList
 from .upload_pane import UploadPane
-from .util import LABELS, RUNNABLE, STEPS, fmt_duration, short_path
+from olive_lab.steps.protocol import RUNNABLE, STEP_ORDER as STEPS
+from olive_lab.steps.units import fmt_duration
+
+from .util import LABELS, short_path
 
 REFRESH_S = 2.0
 

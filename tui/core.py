@@ -109,15 +109,6 @@ def already_running_type():
         return None
 
 
-def runnable() -> tuple[str, ...]:
-    try:
-        return tuple(module("pipeline").RUNNABLE)
-    except (Missing, AttributeError):
-        from .util import RUNNABLE
-
-        return RUNNABLE
-
-
 # --- check and data ---------------------------------------------------------------------------------------------
 
 def run_checks(workdir: str | Path, profile_name: str | None = None):

@@ -20,7 +20,7 @@ from textual.widgets import Input, Label, Static
 from . import core
 from .base import StepPane
 from .progress import ProgressRow
-from .util import fmt_bytes
+from olive_lab.steps.units import fmt_bytes
 
 #: form field -> (label, UploadRequest attribute, words that name it in validate_request's messages)
 FIELDS = (

@@ -223,6 +223,7 @@ def follow_run(console, handle, verbose: bool) -> int:
 def sample_chat(console, lab) -> None:
     """End the headless lab the way the written lab does: a reply from the model, base and fine-tuned."""
     from olive_lab.steps.chat import ChatSession
+    from olive_lab.steps.units import fmt_chat_stats
 
     session = ChatSession.for_lab(lab)
     console.print(f"\n[bold]Chat[/] · {SAMPLE_PROMPT}")
@@ -230,11 +231,9 @@ def sample_chat(console, lab) -> None:
         if use_adapter and not session.has_adapter:
             continue
         reply = session.reply(SAMPLE_PROMPT, use_adapter=use_adapter, max_new_tokens=60)
-        stats = session.last_stats
         label = "adapter on " if use_adapter else "adapter off"
-        speed = f"{stats.tokens_per_s:.0f} tok/s" if stats.tokens_per_s else "-"
         shown = " ".join(reply.split())[:300] or f"(only line breaks and spaces: {reply[:12]!r}...)"
-        console.print(f"  [cyan]{label}[/] [dim]({stats.tokens} tokens, {speed})[/]: ", end="")
+        console.print(f"  [cyan]{label}[/] [dim]({fmt_chat_stats(session.last_stats)})[/]: ", end="")
         console.print(shown, markup=False)
 
 
@@ -251,8 +250,8 @@ def show_evaluation(console, lab) -> None:
 def summary(console, lab) -> None:
     from rich.table import Table
 
-    from olive_lab.follow import clock
     from olive_lab.steps import pipeline
+    from olive_lab.steps.units import fmt_bytes, fmt_duration
 
     table = Table(title="Lab status", title_justify="left")
     for column in ("step", "status", "time", "output", "size"):
@@ -263,6 +262,6 @@ def summary(console, lab) -> None:
         output = next(iter(state.outputs.values()), "")
         size = pipeline.output_size(lab.workspace.root / output) if output else 0
         status = state.status + (" (found)" if state.found_by_hand else "")
-        table.add_row(step, status, clock(state.duration_s) if state.started_at else "", output,
-                      f"{size / 1e6:.1f} MB" if size else "")
+        table.add_row(step, status, fmt_duration(state.duration_s) if state.started_at else "", output,
+                      fmt_bytes(size) if size else "")
     console.print(table)
