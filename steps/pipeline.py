@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import shutil
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from .lab import Lab, StepPlan
 from .profiles import PROFILES
-from .protocol import RUNNABLE, STEP_ORDER
+from .protocol import RUNNABLE, STEP_ORDER, registered
 from .runstate import DONE, PENDING, StepState, effective, run_active
 from .workspace import STATE_DIR, Workspace, read_json, write_json
 
@@ -22,10 +21,6 @@ LAB_FILE = "lab.json"
 #: `.olive-lab/made/<step>.json`: what the runner made a step's outputs from, kept apart from the step's state, so
 #: outputs whose state file was lost or broken are never mistaken for outputs made by hand.
 MADE_DIR = "made"
-
-
-def _module(step: str):
-    return importlib.import_module(f"olive_lab.steps.{step}")
 
 
 def lab_settings_path(workdir) -> Path:
@@ -76,13 +71,26 @@ def saved_settings(workdir) -> dict:
                      "the profile, model and dataset are chosen again") or {}
 
 
-def plan(lab: Lab, step: str) -> StepPlan:
-    return _module(step).plan(lab)
+def machine_flow(lab: Lab):
+    """The GPU flow this machine runs for the lab (`flows.gpu_flow`), or None off the gpu profile."""
+    if not lab.profile.gpu_flows:
+        return None
+    from .flows import gpu_flow
+
+    return gpu_flow()
+
+
+def plan(lab: Lab, step: str, flow=None) -> StepPlan:
+    """The step's plan (steps/protocol.py says where it lives). `flow`: the GPU flow, resolved here when not given."""
+    entry = registered(step)
+    if entry.takes_flow and lab.profile.gpu_flows:
+        return entry.planner()(lab, flow or machine_flow(lab))
+    return entry.planner()(lab)
 
 
 def verify(lab: Lab, step: str) -> list[str]:
     """Problems with the step's outputs on disk; an empty list means they are there and complete."""
-    return _module(step).verify(lab)
+    return registered(step).verifier()(lab)
 
 
 def preflight(lab: Lab, step: str) -> list[str]:
