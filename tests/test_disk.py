@@ -42,7 +42,7 @@ def fill(path, leave_bytes: int) -> None:
 
 def test_a_full_disk_during_a_step_is_named_with_the_path(small_fs, monkeypatch):
     lab = pipeline.load_lab(small_fs / "w", "cpu", model="tiny")
-    monkeypatch.setattr(pipeline, "plan", lambda lab, s: StepPlan(s, "t", "", argv=(sys.executable, "-c", FLOOD)))
+    monkeypatch.setattr(pipeline, "plan", lambda lab, s, flow=None: StepPlan(s, "t", "", argv=(sys.executable, "-c", FLOOD)))
     monkeypatch.setattr(pipeline, "preflight", lambda lab, s: [])
     monkeypatch.setattr(pipeline, "space_needed", lambda lab, steps, force=False: 0)
     fill(small_fs, leave_bytes=1_500_000)  # the step writes 20 MB of output
