@@ -6,26 +6,13 @@ that go through the planner are the CLI and wizard tests.
 
 from __future__ import annotations
 
-import json
-import struct
-
 import pytest
+from model_fakes import fake_model
 
 from olive_lab.steps import pipeline
 from olive_lab.steps.planner import UnknownStep, plan_run, select_steps
 from olive_lab.steps.protocol import RUNNABLE
 from olive_lab.steps.workspace import DONE, StepState
-
-
-def fake_model(folder):
-    """A folder the model checks take for a transformers model (config, a well-formed safetensors, tokenizer)."""
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps({"model_type": "phi3"}))
-    header = b"{}"
-    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
-    (folder / "tokenizer.json").write_text("{}")
-    (folder / "tokenizer_config.json").write_text("{}")
-    return folder
 
 
 @pytest.fixture
