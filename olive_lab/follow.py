@@ -16,16 +16,9 @@ from rich.live import Live
 from rich.text import Text
 
 from olive_lab.steps.events import Event, Failed, Finished, LogLine, Loss, Phase, Progress
+from olive_lab.steps.units import fmt_duration
 
 TAIL_LINES = 15
-
-
-def clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
-        else f"{seconds // 60:02d}:{seconds % 60:02d}"
 
 
 class StepView:
@@ -50,7 +43,7 @@ class StepView:
             self.tail = (self.tail + [event.text])[-TAIL_LINES:]
 
     def line(self) -> Text:
-        text = Text.assemble(("⠿ ", "cyan"), (f"{self.step:<9}", "bold"), f" {clock(time.time() - self.started)}  ",
+        text = Text.assemble(("⠿ ", "cyan"), (f"{self.step:<9}", "bold"), f" {fmt_duration(time.time() - self.started)}  ",
                              (self.phase, "magenta"))
         if p := self.progress:
             if p.fraction is not None:
@@ -59,7 +52,7 @@ class StepView:
             else:
                 text.append(f"  {p.current:g} {p.unit}")
             if p.eta_s is not None:
-                text.append(f" ETA {clock(p.eta_s)}", "dim")
+                text.append(f" ETA {fmt_duration(p.eta_s)}", "dim")
         if self.loss:
             text.append(f"  loss {self.loss.value:.3f}", "yellow")
         return text
@@ -95,7 +88,7 @@ def _end(console: Console, view: StepView, event: Finished | Failed) -> Finished
             console.print(Text.assemble(("↷ ", "dim"), (f"{view.step:<9}", "bold"), (" skipped", "dim")))
         else:
             console.print(Text.assemble(("✓ ", "green"), (f"{view.step:<9}", "bold"),
-                                        f" done in {clock(event.duration_s)}"))
+                                        f" done in {fmt_duration(event.duration_s)}"))
         return event
     mark = "■ cancelled" if event.cancelled else "✗ failed"
     console.print(Text.assemble((f"{mark} ", "red"), (view.step, "bold")))

@@ -92,15 +92,15 @@ def step_problem(what: str, step: str | None, *, allow_none: bool = False):
 def run_problem(args: argparse.Namespace, workdir: str):
     """`olive-lab run`: an empty --only/--from, then the dataset the chosen steps will train on."""
     from .steps import inputs
-    from .steps.pipeline import RUNNABLE
+    from .steps.planner import UnknownStep, select_steps
 
     for flag, value in (("--only", args.only), ("--from", args.from_step)):
         if value is not None and (problem := step_problem(flag, value)):
             return problem
-    chosen = args.only or args.from_step
-    if chosen not in (None, *RUNNABLE):
+    try:
+        steps = select_steps(only=args.only, from_step=args.from_step)
+    except UnknownStep:
         return None  # `run` names the steps there are
-    steps = [chosen] if args.only else list(RUNNABLE[RUNNABLE.index(chosen):]) if chosen else list(RUNNABLE)
     if not any(step in DATA_STEPS for step in steps):
         return None
     return inputs.dataset_problem(dataset_for(args, workdir))

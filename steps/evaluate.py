@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .lab import Lab, StepPlan
+from .units import fmt_bytes, fmt_ms
 
 #: Held-out rows scored per stage, answers compared, and new tokens per answer: enough to tell the stages apart,
 #: small enough that the step takes well under a minute on 2 cores with SmolLM2-135M.
@@ -392,10 +393,6 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def fmt_size(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} KB"
-
-
 def change(report: dict, name: str) -> str:
     """The stage's loss against the base model's, as a percentage ('' when either is missing)."""
     losses = {s["name"]: s["loss"] for s in report.get("stages", [])}
@@ -411,11 +408,9 @@ COLUMNS_LEGEND = "ppl: perplexity (e^loss); TTFT: time to first token; tok/s: de
 
 def stage_cells(report: dict, stage: dict) -> tuple[str, ...]:
     """One stage as the table's cells (the markdown report and the wizard show the same words)."""
-    ms = stage.get("ttft_ms")
-    ttft = "–" if ms is None else f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
     speed = f"{stage['tokens_per_s']:.1f}" if stage.get("tokens_per_s") is not None else "–"
     return (stage["label"], fmt(stage["loss"]), change(report, stage["name"]) or "–", fmt(stage["perplexity"], 2),
-            fmt_size(stage["size_bytes"]), ttft, speed)
+            fmt_bytes(stage["size_bytes"]), fmt_ms(stage.get("ttft_ms")), speed)
 
 
 def one_line(text: str | None, limit: int = 400) -> str:

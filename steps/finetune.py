@@ -7,10 +7,15 @@ is chatted with.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .data import train_path
 from .lab import Lab, StepPlan
 from .olive_cli import HF_MODEL_FILES, missing_files, olive_argv
 from .template import TemplateError, for_lab
+
+if TYPE_CHECKING:
+    from .flows import Flow
 
 EXPLAIN = (
     "Fine-tuning teaches the model the travel assistant's style from the dataset. LoRA (low-rank adaptation) "
@@ -38,12 +43,13 @@ def text_template(lab: Lab) -> str:
     return for_lab(lab).olive_format()
 
 
-def plan(lab: Lab) -> StepPlan:
+def plan(lab: Lab, flow: Flow | None = None) -> StepPlan:
+    """The step's plan; on the gpu profile, for the GPU `flow` (this machine's, `flows.gpu_flow()`, when not given)."""
     profile = lab.profile
     if profile.gpu_flows:
-        from .flows import plan_finetune
+        from .flows import gpu_flow, plan_finetune
 
-        return plan_finetune(lab, EXPLAIN, finetune_args(lab))
+        return plan_finetune(lab, flow or gpu_flow(), EXPLAIN, finetune_args(lab))
     base = lab.quantized_dir / "model" if profile.finetune_on_quantized else lab.base_dir
     blocked, template = "", ""
     try:

@@ -8,6 +8,9 @@ AWQ and LoRA-on-AWQ run under the awq-tf4 overlay (steps/envs.py); the optimize 
 (onnxruntime-genai 0.14.1's builder needs transformers >= 4.57). Without the overlay the flow is the fallback, and
 RTN int4 stands in for AWQ until `olive-lab setup --profile gpu` has made it. `OLIVE_LAB_GPU_FLOW` picks a flow by
 hand (faithful, hybrid or fallback). The flow is part of every plan's settings, so changing it reruns what it changes.
+
+`gpu_flow()` reads the environment and the overlay's folder; the plans take its result as an argument, so they
+stay pure and one run plans every step with the same flow.
 """
 
 from __future__ import annotations
@@ -70,8 +73,7 @@ def _notes(flow: Flow, *extra: str) -> tuple[str, ...]:
     return (f"GPU flow {flow.line()}.", *extra)
 
 
-def plan_quantize(lab: Lab, explain: str, rtn_explain: str) -> StepPlan:
-    flow = gpu_flow()
+def plan_quantize(lab: Lab, flow: Flow, explain: str, rtn_explain: str) -> StepPlan:
     out = lab.quantized_dir
     settings = {"flow": flow.name}
     if flow.overlay_ready:
@@ -100,8 +102,7 @@ def plan_quantize(lab: Lab, explain: str, rtn_explain: str) -> StepPlan:
                     expected_s=lab.profile.expected_s.get("quantize"), expected_disk_gb=lab.profile.disk_gb * 0.1)
 
 
-def plan_finetune(lab: Lab, explain: str, finetune_args: tuple[str, ...]) -> StepPlan:
-    flow = gpu_flow()
+def plan_finetune(lab: Lab, flow: Flow, explain: str, finetune_args: tuple[str, ...]) -> StepPlan:
     on_awq = flow.name in (FAITHFUL, HYBRID)
     base = lab.quantized_dir / "model" if on_awq else lab.base_dir
     argv = olive_argv("finetune", "--method", "lora", "-m", str(base), "--data_name", "json",
@@ -120,8 +121,7 @@ def plan_finetune(lab: Lab, explain: str, finetune_args: tuple[str, ...]) -> Ste
                     expected_s=lab.profile.expected_s.get("finetune"), expected_disk_gb=lab.profile.disk_gb * 0.3)
 
 
-def plan_optimize(lab: Lab, explain: str, auto_opt_note: str) -> StepPlan:
-    flow = gpu_flow()
+def plan_optimize(lab: Lab, flow: Flow, explain: str, auto_opt_note: str) -> StepPlan:
     ft = lab.ft_dir
     if flow.name == FAITHFUL:
         argv = (sys.executable, "-m", "olive_lab.steps.awq_onnx", "--awq", str(ft / "model"),

@@ -46,6 +46,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from .folders import disk_full, replace_folder
+from .units import fmt_bytes
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 MARKER = "olive-lab.json"
@@ -154,14 +155,6 @@ def skipped(name: str, names: list[str]) -> bool:
 def safe_relpath(name: str) -> bool:
     p = Path(name)
     return bool(name) and not p.is_absolute() and ".." not in p.parts and "\\" not in name
-
-
-def human(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"
 
 
 def normalize_etag(value: str | None) -> str | None:
@@ -423,7 +416,7 @@ class Downloader:
 
     def disk_message(self, short: float, need: float | None = None, free: float | None = None) -> str:
         gb = max(math.ceil(short / 1e8) / 10, 0.1)
-        what = f" (the download needs {human(need)} more, {human(free)} free)" if need is not None else ""
+        what = f" (the download needs {fmt_bytes(need)} more, {fmt_bytes(free)} free)" if need is not None else ""
         return (f"disk full: not enough space in {self.partial.parent}{what}: free {gb:g} GB and run again "
                 f"(downloaded files are kept)")
 
@@ -459,9 +452,9 @@ class Downloader:
                     kept = part.stat().st_size if part.exists() else 0
                     if exc.unreachable:
                         raise HubError("unreachable", self.unreachable_message(exc.cause) +
-                                       f"; {human(self.done_before + kept)} kept, run again to resume") from None
+                                       f"; {fmt_bytes(self.done_before + kept)} kept, run again to resume") from None
                     raise HubError("interrupted", f"the transfer of {f.name} was interrupted ({exc}); "
-                                   f"{human(self.done_before + kept)} kept: run again to resume") from None
+                                   f"{fmt_bytes(self.done_before + kept)} kept: run again to resume") from None
                 wait = min(2 ** max(failures - 1, 0), 30) if failures else 0.2
                 self.emit(f"note: transfer of {f.name} broke ({exc}); resuming in {wait:g} s")
                 time.sleep(wait)
@@ -532,7 +525,7 @@ class Downloader:
             problem = f"size {size} instead of {f.size}"
         elif f.sha256 or f.git_sha1:
             if size > 100_000_000:
-                self.emit(f"checking {f.name} ({human(size)}, {'sha256' if f.sha256 else 'git sha1'})")
+                self.emit(f"checking {f.name} ({fmt_bytes(size)}, {'sha256' if f.sha256 else 'git sha1'})")
             if f.sha256:
                 h = hashlib.sha256()
             else:
@@ -568,7 +561,7 @@ class Downloader:
         commit, files, left_out = self.list_files()
         self.fill_sizes(commit, files)
         self.total = sum(f.size or 0 for f in files)
-        self.emit(f"{len(files)} files, {human(self.total)} (commit {commit[:12]})"
+        self.emit(f"{len(files)} files, {fmt_bytes(self.total)} (commit {commit[:12]})"
                   + (f"; not needed, skipped: {', '.join(left_out)}" if left_out else ""))
         fd = self.lock()
         try:
@@ -577,7 +570,7 @@ class Downloader:
                        for f in files if (self.partial / (f.name + ".part")).exists())
             kept += sum(f.size or 0 for f in files if (self.partial / f.name).exists())
             if kept:
-                self.emit(f"resuming: {human(kept)} already here from an earlier attempt")
+                self.emit(f"resuming: {fmt_bytes(kept)} already here from an earlier attempt")
             self.check_space(files)
             self.phase("downloading")
             for f in sorted(files, key=lambda f: (f.size or 0, f.name)):  # small files first: config errors early
@@ -610,7 +603,7 @@ class Downloader:
         finally:
             os.close(fd)
         self.phase("done")
-        self.emit(f"downloaded {self.repo} to {self.out} ({human(self.total)}, {time.monotonic() - t0:.1f} s)")
+        self.emit(f"downloaded {self.repo} to {self.out} ({fmt_bytes(self.total)}, {time.monotonic() - t0:.1f} s)")
         return marker
 
     def already_done(self) -> dict | None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .lab import Lab, StepPlan
 from .olive_cli import missing_files
 from .onnx_build import FLOAT_LORA_NOTE, step_argv
+
+if TYPE_CHECKING:
+    from .flows import Flow
 
 EXPLAIN = (
     "ONNX is a portable graph format; onnxruntime-genai runs ONNX language models with a generation loop, "
@@ -22,11 +26,12 @@ AUTO_OPT_NOTE = ("`olive auto-opt` is deprecated in Olive 0.13, but `olive optim
                  "adapter from an int4 build, so the lab keeps auto-opt with --use_model_builder.")
 
 
-def plan(lab: Lab) -> StepPlan:
+def plan(lab: Lab, flow: Flow | None = None) -> StepPlan:
+    """The step's plan; on the gpu profile, for the GPU `flow` (this machine's, `flows.gpu_flow()`, when not given)."""
     if lab.profile.gpu_flows:
-        from .flows import plan_optimize
+        from .flows import gpu_flow, plan_optimize
 
-        return plan_optimize(lab, EXPLAIN, AUTO_OPT_NOTE)
+        return plan_optimize(lab, flow or gpu_flow(), EXPLAIN, AUTO_OPT_NOTE)
     ft, precision = lab.ft_dir, lab.profile.optimize_precision
     argv, auto_opt = step_argv(ft / "model", ft / "adapter", lab.onnx_dir, precision)
     return StepPlan(

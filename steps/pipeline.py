@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import shutil
@@ -14,20 +13,14 @@ from pathlib import Path
 
 from .lab import Lab, StepPlan
 from .profiles import PROFILES
+from .protocol import RUNNABLE, STEP_ORDER, registered
 from .runstate import DONE, PENDING, StepState, effective, run_active
 from .workspace import STATE_DIR, Workspace, read_json, write_json
 
-STEP_ORDER = ("check", "data", "model", "quantize", "finetune", "optimize", "evaluate", "chat", "upload")
-#: Steps that run as detached subprocesses through the runner; the others run inside the front end.
-RUNNABLE = ("model", "quantize", "finetune", "optimize", "evaluate")
 LAB_FILE = "lab.json"
 #: `.olive-lab/made/<step>.json`: what the runner made a step's outputs from, kept apart from the step's state, so
 #: outputs whose state file was lost or broken are never mistaken for outputs made by hand.
 MADE_DIR = "made"
-
-
-def _module(step: str):
-    return importlib.import_module(f"olive_lab.steps.{step}")
 
 
 def lab_settings_path(workdir) -> Path:
@@ -43,7 +36,7 @@ def load_lab(workdir, profile: str | None = None, model: str | None = None, data
     """
     root = Workspace.at(workdir).root
     saved = saved_settings(workdir)
-    profile = profile or saved.get("profile")
+    profile = resolve_profile(workdir, profile)
     if profile is None:
         from .check import run_checks
 
@@ -78,19 +71,49 @@ def saved_settings(workdir) -> dict:
                      "the profile, model and dataset are chosen again") or {}
 
 
-def plan(lab: Lab, step: str) -> StepPlan:
-    return _module(step).plan(lab)
+def resolve_profile(workdir, asked: str | None = None) -> str | None:
+    """The profile a run in `workdir` uses: the one asked for, else the one remembered there (`lab.json`).
+
+    None: neither, so the machine check picks it (the CLI and the wizard run the check and show why;
+    `load_lab` runs it itself when called without one).
+    """
+    return asked or saved_settings(workdir).get("profile")
+
+
+def machine_flow(lab: Lab):
+    """The GPU flow this machine runs for the lab (`flows.gpu_flow`), or None off the gpu profile."""
+    if not lab.profile.gpu_flows:
+        return None
+    from .flows import gpu_flow
+
+    return gpu_flow()
+
+
+def plan(lab: Lab, step: str, flow=None) -> StepPlan:
+    """The step's plan (steps/protocol.py says where it lives). `flow`: the GPU flow, resolved here when not given."""
+    entry = registered(step)
+    if entry.takes_flow and lab.profile.gpu_flows:
+        return entry.planner()(lab, flow or machine_flow(lab))
+    return entry.planner()(lab)
 
 
 def verify(lab: Lab, step: str) -> list[str]:
     """Problems with the step's outputs on disk; an empty list means they are there and complete."""
-    return _module(step).verify(lab)
+    return registered(step).verifier()(lab)
+
+
+def missing_inputs(step_plan: StepPlan) -> list[Path]:
+    """The plan's inputs that are not on disk (yet): the one place a missing input is found."""
+    return [p for p in step_plan.inputs if not p.exists()]
+
+
+def missing_text(path: Path) -> str:
+    return f"{path} is missing: run the step that makes it first"
 
 
 def preflight(lab: Lab, step: str) -> list[str]:
     """Problems that would make the step fail before it does real work (missing inputs, bad data)."""
-    problems = [f"{p} is missing: run the step that makes it first" for p in plan(lab, step).inputs
-                if not p.exists()]
+    problems = [missing_text(p) for p in missing_inputs(plan(lab, step))]
     if step == "finetune" and lab.dataset.exists():
         from .data import prepare_training_data
 
@@ -159,7 +182,7 @@ def _made_problem(data) -> str:
     return ""
 
 
-def made_by_runner(lab: Lab, step: str) -> str | None:
+def made_by_runner(lab: Lab, step: str, flow=None) -> str | None:
     """The fingerprint the runner made the current outputs from; None when nothing says the runner made them.
 
     A broken record says the runner made them from inputs no longer known: "" (never equal to a fingerprint).
@@ -168,7 +191,7 @@ def made_by_runner(lab: Lab, step: str) -> str | None:
     record = read_json(path, _made_problem, "the step will be redone")
     if record is None:
         return "" if any(path.parent.glob(f"{path.name}.corrupt-*")) else None
-    if record["outputs"] != outputs_signature(plan(lab, step)):
+    if record["outputs"] != outputs_signature(plan(lab, step, flow)):
         return None  # the outputs were replaced since: a person put them there
     return record["fingerprint"]
 
@@ -179,14 +202,14 @@ class Decision:
     reason: str
 
 
-def decide(lab: Lab, step: str, force: bool = False) -> Decision:
+def decide(lab: Lab, step: str, force: bool = False, flow=None) -> Decision:
     """Whether a runnable step must run now, and why, in words a user reads.
 
     Done means: outputs complete, and recorded (in the state, or else in what the runner wrote when it made
     them) with the fingerprint of the inputs as they are now. Outputs nothing records count as made by hand,
     once; when their inputs change later, they are remade like any other.
     """
-    step_plan = plan(lab, step)
+    step_plan = plan(lab, step, flow)
     if step_plan.argv is None:
         problems = verify(lab, step)
         return Decision(False, "; ".join(problems) if problems else "nothing to do: " + step_plan.title)
@@ -206,7 +229,7 @@ def decide(lab: Lab, step: str, force: bool = False) -> Decision:
         return Decision(False, f"up to date (done {when}, inputs unchanged)")
     if state.status != PENDING:
         return Decision(True, f"last run {state.status}")
-    made = made_by_runner(lab, step)
+    made = made_by_runner(lab, step, flow)
     if made is None:
         return Decision(False, "outputs found (made earlier by hand)")
     if made != now:
@@ -214,19 +237,19 @@ def decide(lab: Lab, step: str, force: bool = False) -> Decision:
     return Decision(False, "up to date (inputs unchanged; its state file was missing and is written again)")
 
 
-def record_found_outputs(lab: Lab, step: str) -> None:
+def record_found_outputs(lab: Lab, step: str, flow=None) -> None:
     """Outputs that need no run but have no state get one: made by hand, or by the runner (from its record)."""
     state = StepState.load(lab.workspace, step)
-    step_plan = plan(lab, step)
+    step_plan = plan(lab, step, flow)
     if state.status != PENDING or step_plan.argv is None or verify(lab, step):
         return
     now = fingerprint(step_plan, lab.workspace)
-    made = made_by_runner(lab, step)
+    made = made_by_runner(lab, step, flow)
     if made is not None and made != now:
         return
     state.status, state.found_by_hand, state.ended_at = DONE, made is None, time.time()
     state.fingerprint = now
-    state.outputs = relative_outputs(lab, step)
+    state.outputs = {name: lab.workspace.relative(p) for name, p in step_plan.outputs.items()}
     state.save(lab.workspace)
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from .lab import Lab, StepPlan
 from .olive_cli import HF_MODEL_FILES, missing_files, olive_argv
 from .profiles import SMOLLM2_MODEL
 from .rtn import OLIVE_GROUP_SIZE, group_size_for
+
+if TYPE_CHECKING:
+    from .flows import Flow
 
 EXPLAIN = (
     "Quantizing stores the model's weights in 4 bits instead of 16 or 32, so the model is several times "
@@ -40,12 +44,13 @@ def rtn_group_size(lab: Lab) -> int:
     return group_size_for(config)
 
 
-def plan(lab: Lab) -> StepPlan:
+def plan(lab: Lab, flow: Flow | None = None) -> StepPlan:
+    """The step's plan; on the gpu profile, for the GPU `flow` (this machine's, `flows.gpu_flow()`, when not given)."""
     profile = lab.profile
     if profile.gpu_flows:
-        from .flows import plan_quantize
+        from .flows import gpu_flow, plan_quantize
 
-        return plan_quantize(lab, EXPLAIN, RTN_EXPLAIN)
+        return plan_quantize(lab, flow or gpu_flow(), EXPLAIN, RTN_EXPLAIN)
     out = lab.quantized_dir
     if profile.quantize_algorithm == "awq":
         argv = (sys.executable, "-m", "olive_lab.steps.awq", "--model", str(lab.base_dir),

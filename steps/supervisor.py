@@ -23,9 +23,11 @@ from pathlib import Path
 from . import pipeline
 from .lab import Lab
 from .logparse import diagnose
+from .planner import decide_step
 from .runstate import (CANCELLED, DONE, FAILED, NOT_RUN, QUEUED, RUNNING, SKIPPED, StepState, cancel_requested,
                        die_with_parent, is_disk_full, kill_group, request_cancel, run_dir, take_lock, write_run)
-from .workspace import free_bytes, mb
+from .units import fmt_bytes
+from .workspace import free_bytes
 
 TAIL_BYTES = 64 * 1024
 #: After SIGTERM to the supervisor (or a full disk), how long the step's group gets before SIGKILL.
@@ -37,6 +39,7 @@ RESERVE_FILE, RESERVE_BYTES = "space-reserve", 1 << 20
 class Supervisor:
     def __init__(self, lab: Lab, token: str, steps: list[str], force: bool):
         self.lab, self.token, self.steps, self.force = lab, token, steps, force
+        self.flow = pipeline.machine_flow(lab)  # one GPU flow for every plan of this run
         self.run_dir = run_dir(lab.workspace)
         self.run = {"token": token, "pid": os.getpid(), "steps": steps, "started_at": time.time(),
                     "current": None, "status": {s: QUEUED for s in steps}, "reasons": {}}
@@ -62,14 +65,12 @@ class Supervisor:
             if self.cancelled():
                 self._not_run(self.steps[i:], "cancelled before it started")
                 return 130
-            decision = pipeline.decide(self.lab, step, self.force)
+            decision = decide_step(self.lab, step, self.force, self.flow)
+            if decision.blocked and not decision.run:  # nothing to run and nothing there
+                self._fail_without_running(step, decision.blocked)
+                self._not_run(self.steps[i + 1:], f"{step} failed")
+                return 1
             if not decision.run:
-                problems = pipeline.verify(self.lab, step)
-                if problems:  # nothing to run and nothing there (e.g. a --model folder that is not a model)
-                    self._fail_without_running(step, "; ".join(problems))
-                    self._not_run(self.steps[i + 1:], f"{step} failed")
-                    return 1
-                pipeline.record_found_outputs(self.lab, step)
                 self.mark(step, SKIPPED, decision.reason)
                 continue
             if not self.run_step(step, decision.reason):
@@ -89,7 +90,7 @@ class Supervisor:
 
     def run_step(self, step: str, why: str) -> bool:
         ws = self.lab.workspace
-        plan = pipeline.plan(self.lab, step)
+        plan = pipeline.plan(self.lab, step, self.flow)
         problems = [plan.blocked] if plan.blocked else pipeline.preflight(self.lab, step)
         if problems:
             self._fail_without_running(step, " ".join(problems))
@@ -229,7 +230,7 @@ DISK_FULL_ADVICE = ("Free disk space there (the Olive cache .olive-cache in the 
 
 def disk_full_reason(path: Path) -> str:
     return (f"The disk is full: no space left on device writing {path} "
-            f"({mb(free_bytes(path))} free).")
+            f"({fmt_bytes(free_bytes(path))} free).")
 
 
 def guard(read_end: int) -> None:

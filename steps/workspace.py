@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .redact import redact
+from .units import fmt_bytes
 
 STATE_DIR = ".olive-lab"
 
@@ -223,9 +224,5 @@ def free_space_problem(root: Path, need_bytes: float, what: str) -> str:
         return f"Could not read the free space in {root}: {exc.strerror or exc}."
     if free >= need_bytes:
         return ""
-    return (f"Not enough free space in {root}: {mb(free)} free, and about {mb(need_bytes)} needed for {what}. "
-            f"Free {mb(need_bytes - free)} or more, or use a work folder on a bigger disk (--workdir).")
-
-
-def mb(n: float) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+    return (f"Not enough free space in {root}: {fmt_bytes(free)} free, and about {fmt_bytes(need_bytes)} needed for {what}. "
+            f"Free {fmt_bytes(need_bytes - free)} or more, or use a work folder on a bigger disk (--workdir).")

@@ -19,7 +19,7 @@ def run_script(tmp_path, monkeypatch):
 
     def run(code: str) -> StepState:
         lab = Lab.create(tmp_path, CPU)
-        monkeypatch.setattr(pipeline, "plan", lambda lab, step: StepPlan(step, "t", "", argv=(sys.executable, "-c", code)))
+        monkeypatch.setattr(pipeline, "plan", lambda lab, step, flow=None: StepPlan(step, "t", "", argv=(sys.executable, "-c", code)))
         monkeypatch.setattr(pipeline, "preflight", lambda lab, step: [])
         (tmp_path / ".olive-lab").mkdir(exist_ok=True)
         Supervisor(lab, "token", ["quantize"], force=False).run_step("quantize", "test")

@@ -64,7 +64,7 @@ def fake_run(tmp_path, monkeypatch):
     started = []
 
     def start(code: str, step: str = "quantize"):
-        monkeypatch.setattr(pipeline, "plan", lambda lab, s: StepPlan(s, "t", "", argv=(sys.executable, "-c", code)))
+        monkeypatch.setattr(pipeline, "plan", lambda lab, s, flow=None: StepPlan(s, "t", "", argv=(sys.executable, "-c", code)))
         monkeypatch.setattr(pipeline, "preflight", lambda lab, s: [])
         handle = runner.start(lab, [step])
         log = lab.workspace.log_path(step)

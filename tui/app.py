@@ -35,7 +35,10 @@ from .modals import Confirm, Help
 from .run_pane import RunPane
 from .steplist import RowState, StepList
 from .upload_pane import UploadPane
-from .util import LABELS, RUNNABLE, STEPS, fmt_duration, short_path
+from olive_lab.steps.protocol import RUNNABLE, STEP_ORDER as STEPS
+from olive_lab.steps.units import fmt_duration
+
+from .util import LABELS, short_path
 
 REFRESH_S = 2.0
 
@@ -133,9 +136,16 @@ class OliveLabApp(App):
             self.missing = missing or {}
 
     class RunStarted(Message):
-        def __init__(self, handle, steps: list[str]) -> None:
+        def __init__(self, handle, steps: list[str], force: bool = False) -> None:
             super().__init__()
-            self.handle, self.steps = handle, steps
+            self.handle, self.steps, self.force = handle, steps, force
+
+    class RunNotStarted(Message):
+        """The run planner's answer held nothing to start: a blocked step, or every step up to date."""
+
+        def __init__(self, request) -> None:
+            super().__init__()
+            self.request = request
 
     class RunStartFailed(Message):
         def __init__(self, error: str, already: bool) -> None:
@@ -219,8 +229,8 @@ class OliveLabApp(App):
             self.post_message(self.LabFailed(problem.message))
             return
         try:
-            profile = self.profile_arg
-            if profile is None and report is None and self.run_check and not _remembered_profile(self.workdir):
+            profile = core.resolve_profile(self.workdir, self.profile_arg)
+            if profile is None and report is None and self.run_check:
                 # The pipeline would run the check to pick a profile: run it once here and show it too.
                 report = core.run_checks(str(self.workdir), None)
                 profile = report.profile
@@ -273,7 +283,7 @@ class OliveLabApp(App):
             plans = core.plans(lab, STEPS)
             states = core.status(lab)
             handle = core.attach(lab) if attach else None
-            missing = {step: [p for p in getattr(plan, "inputs", ()) if not p.exists()]
+            missing = {step: core.missing_inputs(plan)
                        for step, plan in plans.items() if step in RUNNABLE and not isinstance(plan, Exception)}
             decision = None
             if decide_step and decide_step in plans and not isinstance(plans[decide_step], Exception):
@@ -491,46 +501,52 @@ class OliveLabApp(App):
     # --- runs ---------------------------------------------------------------------------------------------------
 
     def run_steps(self, step: str, force: bool = False) -> None:
-        """Run `step`, after the earlier runnable steps that are not done yet (the runner skips up-to-date ones)."""
+        """Run `step` (forced: it alone), after the earlier steps it needs: the run planner decides, as for the CLI."""
         if self.lab is None:
             return
         if self.handle is not None:
             self.notify("A run is already going on in this work folder.", severity="warning")
             return
-        if force:
-            steps = [step]
-        else:
-            steps = [s for s in RUNNABLE[: RUNNABLE.index(step)]
-                     if getattr(self.states.get(s), "status", "pending") != "done"] + [step]
-        first = self.plans.get(steps[0])
-        blocked = getattr(first, "blocked", "") if first is not None else ""
-        if blocked:
-            self.notify(blocked, title=f"{LABELS[steps[0]]} cannot run yet", severity="warning", timeout=10)
-            self.show_step(steps[0])
-            return
-        self.notify(("Running " + ", ".join(LABELS[s] for s in steps)) + (" (forced)" if force else ""),
-                    timeout=4)
-        self._start(self.lab, steps, force)
+        self._start(self.lab, {"only": step} if force else {"upto": step}, force)
 
     def run_all(self) -> None:
-        """Every runnable step, in order (the runner skips the ones that are up to date)."""
+        """Every runnable step, in order (the planner and the runner skip the ones that are up to date)."""
         if self.lab is not None and self.handle is None:
-            self._start(self.lab, list(RUNNABLE), False)
+            self._start(self.lab, {}, False)
 
     @work(thread=True, exclusive=True, group="start", exit_on_error=False)
-    def _start(self, lab, steps: list[str], force: bool) -> None:
+    def _start(self, lab, selection: dict, force: bool) -> None:
         already = core.already_running_type()
         try:
-            handle = core.start(lab, steps, force=force)
+            request = core.plan_run(lab, force, **selection)
+            if request.blocked or not request.steps:
+                self.post_message(self.RunNotStarted(request))
+                return
+            handle = core.start(lab, list(request.steps), force=force)
         except Exception as exc:  # noqa: BLE001
             is_already = already is not None and isinstance(exc, already)
             self.post_message(self.RunStartFailed(str(exc), is_already))
             return
-        self.post_message(self.RunStarted(handle, steps))
+        self.post_message(self.RunStarted(handle, list(request.steps), force))
 
     @on(RunStarted)
     def _run_started(self, message: RunStarted) -> None:
+        self.notify(("Running " + ", ".join(LABELS[s] for s in message.steps)) + (" (forced)" if message.force else ""),
+                    timeout=4)
         self.follow(message.handle, jump=True)
+
+    @on(RunNotStarted)
+    def _run_not_started(self, message: RunNotStarted) -> None:
+        """The planner found a step that cannot run yet, or nothing to run (outputs found are recorded now)."""
+        request = message.request
+        if request.blocked:
+            step, reason = next(iter(request.blocked.items()))
+            self.notify(reason, title=f"{LABELS[step]} cannot run yet", severity="warning", timeout=10)
+            self.show_step(step)
+        else:
+            last = request.asked[-1]
+            self.notify(request.skipped.get(last, ""), title=f"{LABELS[last]}: nothing to run", timeout=6)
+        self.refresh_state(attach=False)
 
     @on(RunStartFailed)
     def _run_start_failed(self, message: RunStartFailed) -> None:
@@ -670,15 +686,6 @@ def compact_path(path: Path, limit: int = 32) -> str:
             break
         tail = f"{part}/{tail}"
     return f"…/{tail}"
-
-
-def _remembered_profile(workdir: Path) -> str | None:
-    import json
-
-    try:
-        return json.loads((workdir / ".olive-lab" / "lab.json").read_text(encoding="utf-8")).get("profile")
-    except (OSError, ValueError):
-        return None
 
 
 def _started_at(handle, step: str) -> float | None:

@@ -38,6 +38,8 @@ from textual.widgets import Input, Label, Static, Switch
 
 from . import core
 from .base import StepPane
+from olive_lab.steps.units import fmt_chat_stats
+
 from .util import rel
 
 #: Batches of pieces shown per second, at most: a few tokens at a time for a model at 35 tokens/s. Interleaved
@@ -366,7 +368,7 @@ class ChatPane(StepPane):
             text.append(" (F7; F6 compares)", style="dim")
         if self.last_stats is not None:
             text.append("\n")
-            text.append(stats_line(self.last_stats), style="cyan")
+            text.append(fmt_chat_stats(self.last_stats), style="cyan")
         if self.generating:
             text.append(" · F8 stops", style="dim")
         self._status(text)
@@ -454,7 +456,7 @@ class ChatPane(StepPane):
         if message.error:
             reply.stats = f"✗ {message.error}"
         elif message.stats is not None:
-            reply.stats = stats_line(message.stats)
+            reply.stats = fmt_chat_stats(message.stats)
         reply.finish()
         self.last_stats = message.stats
         if self._legs and not message.error and not self.stop_event.is_set():
@@ -547,15 +549,3 @@ class ChatPane(StepPane):
         if self.session is not None:
             return "done", f"{self.replies} msg" if self.replies else "ready"
         return None
-
-
-def stats_line(stats) -> str:
-    parts = []
-    if stats.ttft_s is not None:
-        parts.append(f"first token {stats.ttft_s * 1000:.0f} ms")
-    if stats.tokens_per_s:
-        parts.append(f"{stats.tokens_per_s:.1f} tokens/s")
-    parts.append(f"{stats.tokens} tokens")
-    if stats.stopped:
-        parts.append("stopped")
-    return " · ".join(parts)

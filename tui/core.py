@@ -89,6 +89,21 @@ def decide(lab, step: str, force: bool = False):
     return module("pipeline").decide(lab, step, force=force)
 
 
+def resolve_profile(workdir: str | Path, asked: str | None = None) -> str | None:
+    """The profile asked for, else the one remembered in the work folder; None: the check picks it."""
+    return module("pipeline").resolve_profile(workdir, asked)
+
+
+def missing_inputs(plan) -> list[Path]:
+    return module("pipeline").missing_inputs(plan)
+
+
+def plan_run(lab, force: bool = False, **selection):
+    """The run planner's request (steps/planner.py) for `selection` (only=, upto=, or all the runnable steps)."""
+    planner = module("planner")
+    return planner.plan_run(lab, planner.select_steps(**selection), force)
+
+
 def attach(lab):
     """The active run in this work folder, or None (also None while the runner is missing)."""
     try:
@@ -107,15 +122,6 @@ def already_running_type():
         return module("runner").AlreadyRunning
     except (Missing, AttributeError):
         return None
-
-
-def runnable() -> tuple[str, ...]:
-    try:
-        return tuple(module("pipeline").RUNNABLE)
-    except (Missing, AttributeError):
-        from .util import RUNNABLE
-
-        return RUNNABLE
 
 
 # --- check and data ---------------------------------------------------------------------------------------------

@@ -16,7 +16,9 @@ from .base import StepPane
 from olive_lab.steps.data import training_problems
 from olive_lab.steps.safe_text import clip, visible
 
-from .util import fmt_bytes, rel
+from olive_lab.steps.units import fmt_bytes
+
+from .util import rel
 
 #: The most of one sample the template box shows (a 5 MB row would stall the screen).
 SHOWN_CHARS = 5000

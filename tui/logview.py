@@ -20,7 +20,9 @@ from textual.strip import Strip
 
 from olive_lab.steps.safe_text import keep_sgr
 
-from .util import collapse_cr, strip_ansi
+from olive_lab.steps.logparse import strip_ansi
+
+from .util import collapse_cr
 
 class LogView(ScrollView, can_focus=True):
     """Follows the end while scrolled to the bottom; scrolling up pauses following (End resumes)."""

@@ -25,7 +25,9 @@ from olive_lab.steps.events import LogLine
 from .feed import Batch, Feed
 from .logview import LogView
 from .progress import ProgressRow
-from .util import fmt_duration, fmt_expected, fmt_gb, rel
+from olive_lab.steps.units import fmt_duration, fmt_expected, fmt_gb
+
+from .util import rel
 
 LOG_LINES = 5000
 

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import ListItem, ListView, Static
 
-from .util import LABELS, STEPS, SYMBOLS, fmt_duration
+from olive_lab.steps.protocol import STEP_ORDER as STEPS
+from olive_lab.steps.units import fmt_duration
+
+from .util import LABELS, SYMBOLS
 
 ROW_WIDTH = 20
 

@@ -23,7 +23,7 @@ from textual.widgets import Input, Label, Static
 from . import core
 from .base import StepPane
 from .progress import ProgressRow
-from .util import fmt_bytes
+from olive_lab.steps.units import fmt_bytes
 
 
 def home_as_tilde(text: str) -> str:

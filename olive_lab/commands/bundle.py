@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
     from olive_lab.steps import bundle, locks
+    from olive_lab.steps.units import fmt_bytes
 
     console = Console(highlight=False)
     profile = getattr(args, "profile", None) or "cpu"
@@ -52,11 +53,10 @@ def run(args: argparse.Namespace) -> int:
     only = {locks.canonical(n) for n in args.only.split(",") if n.strip()} if args.only else None
     result = bundle.make(profile, args.dest, python=args.python, only=only, with_torch=not args.without_torch,
                          model=model, log=lambda line: console.print(f"[dim]{escape(line)}[/]"))
-    size = result.size_bytes / 1024**2
     if not result.ok:
         for problem in result.problems:
             console.print(f"[red]✗[/] {escape(problem)}")
         return EXIT_FAILED
-    console.print(f"[green]✓[/] {len(result.files)} files, {size:.0f} MiB in {result.folder}. On each machine: "
+    console.print(f"[green]✓[/] {len(result.files)} files, {fmt_bytes(result.size_bytes)} in {result.folder}. On each machine: "
                   f"`bash scripts/lab.sh --from {result.folder}`")
     return EXIT_OK

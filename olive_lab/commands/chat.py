@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
 
     from olive_lab.steps import pipeline
     from olive_lab.steps.chat import ChatSession
+    from olive_lab.steps.units import fmt_chat_stats
 
     lab = pipeline.load_lab(args.workdir, args.profile, args.model, args.data)
     problems = pipeline.verify(lab, "chat")
@@ -41,10 +42,7 @@ def run(args: argparse.Namespace) -> int:
             pieces.append(piece)
             print(piece, end="", flush=True)
         history.append({"role": "assistant", "content": "".join(pieces)})
-        s = session.last_stats
-        speed = f"{s.tokens_per_s:.1f} tok/s" if s.tokens_per_s else "-"
-        ttft = f"{s.ttft_s * 1000:.0f} ms" if s.ttft_s is not None else "-"
-        print(f"\n[{s.tokens} tokens · {speed} · first token {ttft} · adapter {'on' if use_adapter else 'off'}]")
+        print(f"\n[{fmt_chat_stats(session.last_stats)} · adapter {'on' if use_adapter else 'off'}]")
 
     if args.prompt is not None:
         try:

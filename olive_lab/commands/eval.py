@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from olive_lab.commands.run import follow_run
-    from olive_lab.steps import evaluate, pipeline, runner
+    from olive_lab.steps import evaluate, pipeline, planner, runner
 
     console = Console(highlight=False, stderr=args.json)
     lab = pipeline.load_lab(args.workdir, args.profile, args.model, args.data)
@@ -32,14 +32,13 @@ def run(args: argparse.Namespace) -> int:
         console.print("[red]olive-lab eval: a run is active in this work folder; wait for it "
                       "(`olive-lab status --follow`), then evaluate.[/]")
         return EXIT_BLOCKED
-    if pipeline.decide(lab, "evaluate", args.force).run:
-        problems = pipeline.preflight(lab, "evaluate")
-        if problems:
-            for problem in problems:
-                console.print(f"olive-lab eval: {problem}", style="red", markup=False, soft_wrap=True)
-            console.print("Run the lab first: olive-lab run")
-            return EXIT_BLOCKED
-        code = follow_run(console, runner.start(lab, ["evaluate"], force=args.force), verbose=False)
+    request = planner.plan_run(lab, ["evaluate"], args.force)
+    if request.blocked:
+        console.print(f"olive-lab eval: {request.blocked['evaluate']}", style="red", markup=False, soft_wrap=True)
+        console.print("Run the lab first: olive-lab run")
+        return EXIT_BLOCKED
+    if request.steps:
+        code = follow_run(console, runner.start(lab, list(request.steps), force=args.force), verbose=False)
         if code != EXIT_OK:
             return code if code == EXIT_CANCELLED else EXIT_FAILED
     report = evaluate.load_report(lab)

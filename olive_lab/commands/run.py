@@ -28,18 +28,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def selected_steps(from_step: str | None, only: str | None) -> list[str] | str:
-    """The runnable steps asked for, or an error message."""
-    from olive_lab.steps.pipeline import RUNNABLE
-
-    chosen = only or from_step
-    if chosen is None:
-        return list(RUNNABLE)
-    if chosen not in RUNNABLE:
-        return f"unknown step {chosen!r}: choose one of {', '.join(RUNNABLE)}"
-    return [chosen] if only else list(RUNNABLE[RUNNABLE.index(chosen):])
-
-
 def run(args: argparse.Namespace) -> int:
     from olive_lab.follow import PipeConsole, without_broken_pipe
 
@@ -47,13 +35,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(console, args: argparse.Namespace) -> int:
-    from olive_lab.steps import pipeline, runner
+    from olive_lab.steps import pipeline, planner, runner
 
-    steps = selected_steps(args.from_step, args.only)
-    if isinstance(steps, str):
-        console.print(f"[red]olive-lab run: {steps}[/]")
+    try:
+        steps = planner.select_steps(only=args.only, from_step=args.from_step)
+    except planner.UnknownStep as exc:
+        console.print(f"[red]olive-lab run: {exc}[/]")
         return EXIT_USAGE
-    profile = args.profile or pipeline.saved_settings(args.workdir).get("profile")
+    profile = pipeline.resolve_profile(args.workdir, args.profile)
     report_set_aside(console)
     if profile in (None, "gpu"):
         report = machine_check(console, args.workdir, profile)
@@ -62,22 +51,25 @@ def _run(console, args: argparse.Namespace) -> int:
         profile = report.profile
     lab = pipeline.load_lab(args.workdir, profile, args.model, args.data, getattr(args, "eval_data", None))
     console.print(f"[bold]Olive Lab[/] · profile [cyan]{lab.profile.name}[/] · work folder {lab.workspace.root}")
-    if lab.profile.gpu_flows:
-        from olive_lab.steps.flows import gpu_flow
-
-        console.print(f"GPU flow [cyan]{gpu_flow().line()}[/]", markup=True)
+    flow = pipeline.machine_flow(lab)
+    if flow is not None:
+        console.print(f"GPU flow [cyan]{flow.line()}[/]", markup=True)
     if runner.attach(lab) is not None:
         return already_running(console, lab)
     if "finetune" in steps and (code := check_data(console, lab)) != EXIT_OK:
         return code
-    pending = first_step_to_run(lab, steps, args.force)
+    request = planner.plan_run(lab, steps, args.force, flow)
     report_set_aside(console)
-    if pending is None:
-        report_skipped(console, lab, steps)
+    if request.blocked:
+        report_skipped(console, request)
+        report_blocked(console, request)
+        return EXIT_BLOCKED
+    if not request.steps:
+        report_skipped(console, request)
         code = EXIT_OK
     else:
         try:
-            handle = runner.start(lab, steps[steps.index(pending):], force=args.force)
+            handle = runner.start(lab, list(request.steps), force=args.force)
         except runner.AlreadyRunning:
             return already_running(console, lab)
         except runner.NotEnoughSpace as exc:  # checked before every run, saved profile or not
@@ -92,7 +84,7 @@ def _run(console, args: argparse.Namespace) -> int:
         if args.detach:
             console.print(f"Started in the background. Follow it with: olive-lab status --follow -w {lab.workspace.root}")
             return EXIT_OK
-        report_skipped(console, lab, steps[:steps.index(pending)])
+        report_skipped(console, request)
         code = follow_run(console, handle, args.verbose)
     try:
         if code == EXIT_OK and "optimize" in steps:
@@ -142,22 +134,20 @@ def machine_check(console, workdir, profile: str | None):
     return report
 
 
-def first_step_to_run(lab, steps: list[str], force: bool) -> str | None:
-    """The first step whose outputs are missing or stale; later ones are decided again once it has run."""
-    from olive_lab.steps import pipeline
-
-    return next((s for s in steps if pipeline.decide(lab, s, force).run), None)
-
-
-def report_skipped(console, lab, steps: list[str]) -> None:
-    """Steps that need no run: say why, and record outputs made by hand as done."""
+def report_skipped(console, request) -> None:
+    """Steps that need no run, and why (the planner recorded outputs made by hand as done)."""
     from rich.text import Text
 
-    from olive_lab.steps import pipeline
+    for step, reason in request.skipped.items():
+        console.print(Text(f"↷ {step:<9} {reason}", style="dim"))
 
-    for step in steps:
-        console.print(Text(f"↷ {step:<9} {pipeline.decide(lab, step).reason}", style="dim"))
-        pipeline.record_found_outputs(lab, step)
+
+def report_blocked(console, request) -> None:
+    """The step that cannot run yet, and what stops it."""
+    from rich.text import Text
+
+    for step, reason in request.blocked.items():
+        console.print(Text(f"✗ {step}: {reason}", style="red"), soft_wrap=True)
 
 
 def check_data(console, lab) -> int:
@@ -223,6 +213,7 @@ def follow_run(console, handle, verbose: bool) -> int:
 def sample_chat(console, lab) -> None:
     """End the headless lab the way the written lab does: a reply from the model, base and fine-tuned."""
     from olive_lab.steps.chat import ChatSession
+    from olive_lab.steps.units import fmt_chat_stats
 
     session = ChatSession.for_lab(lab)
     console.print(f"\n[bold]Chat[/] · {SAMPLE_PROMPT}")
@@ -230,11 +221,9 @@ def sample_chat(console, lab) -> None:
         if use_adapter and not session.has_adapter:
             continue
         reply = session.reply(SAMPLE_PROMPT, use_adapter=use_adapter, max_new_tokens=60)
-        stats = session.last_stats
         label = "adapter on " if use_adapter else "adapter off"
-        speed = f"{stats.tokens_per_s:.0f} tok/s" if stats.tokens_per_s else "-"
         shown = " ".join(reply.split())[:300] or f"(only line breaks and spaces: {reply[:12]!r}...)"
-        console.print(f"  [cyan]{label}[/] [dim]({stats.tokens} tokens, {speed})[/]: ", end="")
+        console.print(f"  [cyan]{label}[/] [dim]({fmt_chat_stats(session.last_stats)})[/]: ", end="")
         console.print(shown, markup=False)
 
 
@@ -251,8 +240,8 @@ def show_evaluation(console, lab) -> None:
 def summary(console, lab) -> None:
     from rich.table import Table
 
-    from olive_lab.follow import clock
     from olive_lab.steps import pipeline
+    from olive_lab.steps.units import fmt_bytes, fmt_duration
 
     table = Table(title="Lab status", title_justify="left")
     for column in ("step", "status", "time", "output", "size"):
@@ -263,6 +252,6 @@ def summary(console, lab) -> None:
         output = next(iter(state.outputs.values()), "")
         size = pipeline.output_size(lab.workspace.root / output) if output else 0
         status = state.status + (" (found)" if state.found_by_hand else "")
-        table.add_row(step, status, clock(state.duration_s) if state.started_at else "", output,
-                      f"{size / 1e6:.1f} MB" if size else "")
+        table.add_row(step, status, fmt_duration(state.duration_s) if state.started_at else "", output,
+                      fmt_bytes(size) if size else "")
     console.print(table)

@@ -36,14 +36,6 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
-
-
 def run(args: argparse.Namespace) -> int:
     import sys
     import threading
@@ -61,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from olive_lab.steps.pipeline import saved_settings
     from olive_lab.steps.profiles import CPU, PROFILES
     from olive_lab.steps.azure_target import scrub
+    from olive_lab.steps.units import fmt_bytes
 
     # soft_wrap: ids, paths and URLs stay whole lines, so they can be copied.
     out = Console(highlight=False, soft_wrap=True)
@@ -166,8 +159,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         rate = result.uploaded_bytes / result.upload_seconds if result.upload_seconds else 0
         out.print(f"[green]✓[/] Registered {result.reference} in workspace {req.workspace}")
-        out.print(f"  sent       {_human(result.uploaded_bytes)} in {result.upload_seconds:.1f} s "
-                  f"({_human(rate)}/s); {result.skipped_files} of {result.files} files were already there")
+        out.print(f"  sent       {fmt_bytes(result.uploaded_bytes)} in {result.upload_seconds:.1f} s "
+                  f"({fmt_bytes(rate)}/s); {result.skipped_files} of {result.files} files were already there")
     out.print(f"  asset id   {result.asset_id}")
     out.print(f"  studio     {result.studio_url}")
     return EXIT_OK
