@@ -70,6 +70,6 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def disk_full(exc: OSError) -> bool:
+def disk_full(exc: BaseException) -> bool:
     """True when a write failed because the disk (or the quota) is full."""
-    return exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1))
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1))

@@ -46,10 +46,10 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from .folders import disk_full, replace_folder
+from .script import MARKER
 from .units import fmt_bytes
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-MARKER = "olive-lab.json"
 MAKER = "olive_lab.steps.hub"
 PARTIAL_STATE = ".olive-lab-partial.json"
 LOCK = ".olive-lab.lock"

@@ -18,8 +18,8 @@ import sys
 from .lab import Lab, StepPlan
 from .model_files import check_model_folder
 from .profiles import SMOLLM2_MODEL, TINY_MODEL
+from .script import MARKER
 
-MARKER = "olive-lab.json"
 TINY_SEED = 0
 
 #: Download sizes we know, for the plan's disk estimate (GB).

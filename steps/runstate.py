@@ -8,7 +8,6 @@ interrupted; a file someone else broke is set aside (never trusted, never silent
 from __future__ import annotations
 
 import ctypes
-import errno
 import fcntl
 import os
 import signal
@@ -21,7 +20,7 @@ from .workspace import (CANCELLED, DONE, FAILED, PENDING, RUNNING, STATE_DIR, St
 __all__ = ["CANCELLED", "DONE", "FAILED", "PENDING", "RUNNING", "QUEUED", "SKIPPED", "NOT_RUN", "StepState",
            "LOCK_FILE", "RUN_FILE", "CANCEL_FILE", "AlreadyRunning", "run_dir", "run_active", "take_lock",
            "read_run", "write_run", "cancel_requested", "request_cancel", "terminate_group", "kill_group",
-           "effective", "die_with_parent", "is_disk_full", "INTERRUPTED"]
+           "effective", "die_with_parent", "INTERRUPTED"]
 
 LOCK_FILE, RUN_FILE, CANCEL_FILE = "run.lock", "run.json", "cancel"
 #: A step's status inside one run (run.json), besides the step statuses of workspace.py.
@@ -155,7 +154,3 @@ def die_with_parent(sig: int = signal.SIGKILL, parent: int | None = None) -> Non
         return
     if parent is not None and os.getppid() != parent:
         os.kill(os.getpid(), sig)
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)

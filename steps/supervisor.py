@@ -25,7 +25,8 @@ from .lab import Lab
 from .logparse import diagnose
 from .planner import decide_step
 from .runstate import (CANCELLED, DONE, FAILED, NOT_RUN, QUEUED, RUNNING, SKIPPED, StepState, cancel_requested,
-                       die_with_parent, is_disk_full, kill_group, request_cancel, run_dir, take_lock, write_run)
+                       die_with_parent, kill_group, request_cancel, run_dir, take_lock, write_run)
+from .folders import disk_full
 from .units import fmt_bytes
 from .workspace import free_bytes
 
@@ -140,7 +141,7 @@ class Supervisor:
                 log.write(chunk)
                 log.flush()
             except OSError as exc:
-                if not is_disk_full(exc):
+                if not disk_full(exc):
                     raise
                 self.on_disk_full(log_path)
 
@@ -281,7 +282,7 @@ def main(argv: list[str]) -> int:
     try:
         return supervisor.execute()
     except OSError as exc:  # the disk filled up while writing the run's own records
-        if not is_disk_full(exc):
+        if not disk_full(exc):
             raise
         supervisor.record_disk_full(Path(exc.filename or lab.workspace.root))
         return 1
