@@ -10,7 +10,7 @@
 # BARE_STEP=none skips the bare-command comparison of the full run.
 set -u
 MODE=${1:-first}
-R=$(pwd)   # the repo; CLI commands run from /tmp so that ./olive_lab does not shadow the installed package
+R=$(pwd)   # the repo; CLI commands run from /tmp (its wheel install of olive-lab is not editable)
 T0=$(date +%s)
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 OLIVE_LAB_ENVS=/tmp/envs TF_BUILD=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1

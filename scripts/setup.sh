@@ -80,10 +80,20 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     [ "$profile" = cpu ] && why="default index: PyTorch's CPU index did not answer"
     phase "$torch_pin ($why)" "${pip[@]}" "$torch_pin"
   fi
-  phase "olive-lab (editable)" "${pip[@]}" --no-deps --no-build-isolation -e .
   echo "$want" >"$stamp"
 else
   echo "setup: .venv already holds $lock"
+fi
+
+# olive-lab itself, editable in strict mode: a tree of links under build/ that editors and type checkers can read
+# (the default mode maps the folders with an import hook they cannot follow). A link tree only knows the files it
+# was made with, so it is made again whenever the set of package files changes.
+layout_stamp=.venv/olive-lab-layout.sha256
+layout="$(find cli steps tui data \( -name '*.py' -o -name '*.tcss' -o -name '*.jsonl' \) -not -path '*/__pycache__/*' \
+  | LC_ALL=C sort | sha256sum | cut -d' ' -f1) $(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$layout_stamp" 2>/dev/null)" != "$layout" ]; then
+  phase "olive-lab (editable)" "${pip[@]}" --no-deps --no-build-isolation -e . --config-settings editable_mode=strict
+  echo "$layout" >"$layout_stamp"
 fi
 
 if [ "$profile" = gpu ]; then

@@ -232,7 +232,7 @@ def advice_commands() -> list[tuple[str, str]]:
     import re
 
     found = []
-    for folder in ("steps", "olive_lab", "tui"):
+    for folder in ("steps", "cli", "tui"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             # Adjacent string literals ("...`olive-lab upload " "--device-code`...") read as the one string they are.
             text = re.sub(r"([\"'])\s*\n\s*[rf]?\1", "", path.read_text(encoding="utf-8"))

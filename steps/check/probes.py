@@ -234,7 +234,7 @@ def probe_azure(env: dict[str, str] | None = None, home: str | os.PathLike | Non
 def _source_root() -> str | None:
     """The checkout this module runs from (so the fix can say `pip install -e`), else None."""
     root = Path(__file__).resolve().parents[2]
-    return str(root) if (root / "pyproject.toml").is_file() and (root / "olive_lab").is_dir() else None
+    return str(root) if (root / "pyproject.toml").is_file() and (root / "cli" / "cli.py").is_file() else None
 
 
 def collect(workdir: str | os.PathLike = ".", *, timeout: float = SUBPROCESS_TIMEOUT_S) -> ProbeData:
