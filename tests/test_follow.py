@@ -88,7 +88,7 @@ def test_a_run_that_ends_gives_its_outputs_and_duration(tmp_path):
     assert events[-1] == Finished({"adapter": "models/phi/adapter"}, 42.0)
     out = printed(events)
     assert f"  {STEP}: loss 0.5000" in out
-    assert out.splitlines()[-1] == f"✓ {STEP}  done in 00:42"
+    assert out.splitlines()[-1] == f"✓ {STEP}  done in 0:42"
 
 
 def test_an_interrupted_run_says_so_and_how_to_go_on(tmp_path):
