@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .envs import envs_root
 from .lab import Lab, StepPlan
 from .profiles import PROFILES
 from .protocol import RUNNABLE, STEP_ORDER, registered
@@ -257,6 +258,28 @@ def status(lab: Lab) -> dict[str, StepState]:
     """Each step's state; a step recorded as running whose run is gone is reported as interrupted."""
     active = run_active(lab.workspace)
     return {step: effective(StepState.load(lab.workspace, step), active) for step in STEP_ORDER}
+
+
+#: The folders of a work folder whose contents the plans and states are read from.
+WATCHED = (STATE_DIR, "models", "data", "reports")
+
+
+def disk_signature(lab: Lab) -> tuple:
+    """A cheap fingerprint of what `lab`'s plans and states are read from: the mtime of every folder under the
+    watched ones (a file written, renamed or removed changes its folder's mtime), of the dataset, the held-out set,
+    the base model folder and the GPU overlays. The wizard re-plans when it changes instead of on every tick."""
+    paths = [lab.dataset, lab.eval_data, lab.base_dir, envs_root()]
+    for name in WATCHED:
+        for folder, _, _ in os.walk(lab.workspace.root / name):
+            paths.append(Path(folder))
+    signature = []
+    for path in paths:
+        try:
+            st = path.stat() if path is not None else None
+        except OSError:
+            st = None
+        signature.append((str(path), st and st.st_mtime_ns, st and st.st_size))
+    return tuple(signature)
 
 
 def space_needed(lab: Lab, steps: list[str], force: bool = False) -> float:

@@ -41,6 +41,9 @@ from olive_lab.steps.units import fmt_duration
 from .util import LABELS, short_path
 
 REFRESH_S = 2.0
+#: Ticks on which nothing on disk changed that may pass before the wizard re-plans anyway (a file overwritten in
+#: place leaves its folder's mtime alone).
+FULL_REFRESH_TICKS = 15
 
 
 class LabHeader(Static):
@@ -130,10 +133,14 @@ class OliveLabApp(App):
 
     class Refreshed(Message):
         def __init__(self, plans: dict, states: dict, handle, decision: tuple[str, str] | None,
-                     missing: dict | None = None) -> None:
+                     missing: dict | None = None, signature: tuple | None = None) -> None:
             super().__init__()
             self.plans, self.states, self.handle, self.decision = plans, states, handle, decision
             self.missing = missing or {}
+            self.signature = signature  # what the plans were made from (pipeline.disk_signature)
+
+    class Unchanged(Message):
+        """A tick found nothing changed on disk: nothing was re-planned or redrawn."""
 
     class RunStarted(Message):
         def __init__(self, handle, steps: list[str], force: bool = False) -> None:
@@ -178,6 +185,8 @@ class OliveLabApp(App):
         self.handle = None  # the run this wizard follows
         self.follow_worker = None
         self._refreshing = False
+        self._seen: tuple | None = None  # the signature the panes show
+        self._unchanged_ticks = 0
         self.header = LabHeader()
 
     # --- layout -------------------------------------------------------------------------------------------------
@@ -263,11 +272,15 @@ class OliveLabApp(App):
         elif self.run_check:
             check.recheck()
         self.refresh_state(attach=self.attach_on_start)
-        self.set_interval(self.refresh_s, self.refresh_state)
+        self.set_interval(self.refresh_s, self._refresh_tick)
 
     # --- state on disk ------------------------------------------------------------------------------------------
 
-    def refresh_state(self, attach: bool = True) -> None:
+    def _refresh_tick(self) -> None:
+        """The timer's refresh: re-plans only when something on disk changed (or after FULL_REFRESH_TICKS)."""
+        self.refresh_state(if_changed=self._unchanged_ticks < FULL_REFRESH_TICKS)
+
+    def refresh_state(self, attach: bool = True, if_changed: bool = False) -> None:
         if self.lab is None or self._refreshing:
             return
         try:
@@ -275,11 +288,16 @@ class OliveLabApp(App):
         except NoMatches:  # the app is closing (a step's end can arrive while it does)
             return
         self._refreshing = True
-        self._refresh(self.lab, attach and self.handle is None, current if current in RUNNABLE else None)
+        self._refresh(self.lab, attach and self.handle is None, current if current in RUNNABLE else None,
+                      self._seen if if_changed else None)
 
     @work(thread=True, group="refresh", exit_on_error=False)
-    def _refresh(self, lab, attach: bool, decide_step: str | None) -> None:
+    def _refresh(self, lab, attach: bool, decide_step: str | None, seen: tuple | None = None) -> None:
         try:
+            signature = (decide_step, core.disk_signature(lab))
+            if signature == seen:
+                self.post_message(self.Unchanged())
+                return
             plans = core.plans(lab, STEPS)
             states = core.status(lab)
             handle = core.attach(lab) if attach else None
@@ -295,11 +313,17 @@ class OliveLabApp(App):
             self.post_message(self.Refreshed({}, {}, None, None))
             self.log.error(f"refresh failed: {exc}")
             return
-        self.post_message(self.Refreshed(plans, states, handle, decision, missing))
+        self.post_message(self.Refreshed(plans, states, handle, decision, missing, signature))
+
+    @on(Unchanged)
+    def _unchanged(self) -> None:
+        self._refreshing = False
+        self._unchanged_ticks += 1
 
     @on(Refreshed)
     def _refreshed(self, message: Refreshed) -> None:
         self._refreshing = False
+        self._seen, self._unchanged_ticks = message.signature, 0
         try:
             self._apply_refresh(message)
         except NoMatches:  # the app is closing and its panes are gone

@@ -81,6 +81,10 @@ def status(lab) -> dict[str, Any]:
     return pipeline.status(lab)
 
 
+def disk_signature(lab) -> tuple:
+    return module("pipeline").disk_signature(lab)
+
+
 def verify(lab, step: str) -> list[str]:
     return list(module("pipeline").verify(lab, step))
 

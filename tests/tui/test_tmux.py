@@ -55,13 +55,12 @@ class Tmux:
         return out
 
     def send(self, session: str, *keys: str) -> None:
+        """Keys in order, as a person presses them (tmux queues them; what they did is checked by `wait`)."""
         for key in keys:
             self.tmux("send-keys", "-t", session, key)
-            time.sleep(0.15)
 
     def type(self, session: str, text: str) -> None:
         self.tmux("send-keys", "-t", session, "-l", text)
-        time.sleep(0.2)
 
     def wait(self, session: str, *texts: str, timeout: float = 60, absent: str | None = None) -> str:
         deadline = time.monotonic() + timeout
@@ -157,7 +156,10 @@ def test_killed_terminal_then_reattach_and_complete_log(lab_copy, tmux):
         assert time.monotonic() < deadline, "finetune wrote no loss in time"
         time.sleep(0.5)
     tmux.kill_session("first")
-    time.sleep(1)
+    deadline = time.monotonic() + 15
+    while tmux.alive("first") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not tmux.alive("first"), "the first terminal is gone"
     assert runner.run_active(lab.workspace), "the run goes on without its terminal"
     # A new wizard: it shows the running step, with its log so far, and follows it live.
     tmux.start("second", lab_copy)
@@ -170,7 +172,7 @@ def test_killed_terminal_then_reattach_and_complete_log(lab_copy, tmux):
     # The view ends where the log ends: its last line, as the wizard parses the log, is on screen.
     last = [event.text for event in runner.follow_log(lab.workspace, "finetune", 0.1, lambda: False)
             if type(event).__name__ == "LogLine"][-1]
-    assert last[:40] in screen, screen
+    tmux.wait("second", last[:40], timeout=30)  # the follower draws the last lines just after the step ends
     state = pipeline.status(lab)["finetune"]
     assert state.status == "done"
     tmux.send("second", "F10")
