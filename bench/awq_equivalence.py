@@ -7,7 +7,7 @@ quantize the same float32 model with the same calibration folder (`python -m oli
 one) and every qweight/qzeros/scales tensor is compared. On a CUDA machine AutoAWQ's `.cpu()` weight snapshots are
 copies; on the CPU `.cpu()` returns the tensor itself, so its snapshot would alias the weights it scales in place -
 the reference run here makes `.cpu()` copy, as on the GPU. 2026-12-01 on the 2-core VM, tiny Phi-3 (2 layers,
-hidden 128): all 24 tensors equal.
+hidden 128): all 24 tensors equal; again on 2026-12-02 with the matmul clip search and whole-tensor packing.
 """
 
 import sys

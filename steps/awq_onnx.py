@@ -62,13 +62,15 @@ def unpack_awq(packed):
 
 
 def pack_awq(codes):
-    """uint8 codes [R, C] -> int32 [R, C/8] in AutoAWQ GEMM order (the inverse of `unpack_awq`)."""
+    """Codes 0..15 [R, C] -> int32 [R, C/8] in AutoAWQ GEMM order (the inverse of `unpack_awq`): the shifts and ORs
+    of AutoAWQ's `WQLinear_GEMM.from_linear`, on whole tensors (steps/awq_gpu.py packs with it)."""
     import torch
 
-    c = codes.to(torch.int64).reshape(codes.shape[0], -1, 8)[:, :, list(AWQ_ORDER)]
-    shifts = torch.arange(0, 32, 4, device=codes.device, dtype=torch.int64)
-    packed = (c << shifts).sum(-1)
-    return torch.where(packed >= 2**31, packed - 2**32, packed).to(torch.int32)
+    c = codes.to(torch.int32).reshape(codes.shape[0], -1, 8)
+    packed = torch.zeros(c.shape[:2], dtype=torch.int32, device=codes.device)
+    for nibble, column in enumerate(AWQ_ORDER):
+        packed |= c[:, :, column] << (4 * nibble)
+    return packed
 
 
 def awq_codes(qweight, qzeros, scales):
