@@ -51,17 +51,20 @@ def gguf_to_hf(gguf: Path, out: Path) -> Path:
 
     if (out / "config.json").is_file():
         return out
+    from olive_lab.steps.tiny_model import make_tokenizer_config_portable
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     m = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     fresh = LlamaForCausalLM(m.config)
     fresh.load_state_dict(m.state_dict())
     fresh.to(torch.float16).save_pretrained(out)
     tok.save_pretrained(out)
+    make_tokenizer_config_portable(out / "tokenizer_config.json")  # the AWQ step runs transformers 4.51.3
     cfg = json.loads((out / "config.json").read_text())
+    cfg.pop("quantization_config", None)  # the GGUF's, which 4.x warns about
     theta = (cfg.get("rope_parameters") or {}).get("rope_theta")
     if theta and "rope_theta" not in cfg:
         cfg["rope_theta"] = theta
-        (out / "config.json").write_text(json.dumps(cfg, indent=2))
+    (out / "config.json").write_text(json.dumps(cfg, indent=2))
     return out
 
 

@@ -11,6 +11,7 @@
 set -u
 MODE=${1:-first}
 R=$(pwd)   # the repo; CLI commands run from /tmp (its wheel install of olive-lab is not editable)
+W=${WHEELS:-$R/.whl}  # the wheels; over 64 MiB they come in two calls: `mkdir -p /tmp/w && cp .whl/* /tmp/w`, then WHEELS=/tmp/w
 T0=$(date +%s)
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 OLIVE_LAB_ENVS=/tmp/envs TF_BUILD=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
@@ -42,14 +43,14 @@ if [ "$MODE" = first ]; then
     echo "== machine"; nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv; nproc; free -g; df -h /tmp
     python3 -c "import torch, transformers, peft; print(torch.__version__, torch.version.cuda, transformers.__version__, peft.__version__)"
     echo "== install ($(elapsed) s)"
-    MAINW=$(ls .whl/*.whl | grep -v -E '/(transformers|tokenizers|huggingface_hub|peft|autoawq)-')
+    MAINW=$(ls $W/*.whl | grep -v -E '/(transformers|tokenizers|huggingface_hub|peft|autoawq)-')
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $MAINW || exit 1
     python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --target /tmp/site . || exit 1
     python3 -c "import olive, onnxruntime, onnxruntime_genai, datasets; print('main env:', olive.__version__, onnxruntime.__version__, onnxruntime_genai.__version__, datasets.__version__)"
     echo "== olive-lab check --json ($(elapsed) s)"
     (cd /tmp && python3 -m olive_lab.cli check --json -w /tmp/checkw > "$OUT/check.json"); echo "check rc=$?"
     echo "== olive-lab setup --profile gpu ($(elapsed) s)"
-    (cd /tmp && python3 -m olive_lab.cli setup --profile gpu --wheels "$R/.whl"); echo "setup rc=$?"
+    (cd /tmp && python3 -m olive_lab.cli setup --profile gpu --wheels "$W"); echo "setup rc=$?"
     echo "== olive-lab check --profile gpu (after setup)"; (cd /tmp && python3 -m olive_lab.cli check --profile gpu -w /tmp/checkw); echo "check gpu rc=$?"
   } 2>&1 | tee "$OUT/first.log"
   if [ "${SKIP_TINY:-0}" = 1 ]; then TINY_RC=0; SKIP_EVIDENCE=1; else

@@ -214,6 +214,20 @@ def test_the_cpu_profile_converts_smollm2_from_the_installed_wheel(tmp_path):
     assert smollm2.gguf_path().stat().st_size > 90e6
 
 
+def test_the_conversion_builds_ggufs_name_map_once_and_restores_gguf_after():
+    """The model step's memo (7.9 s instead of 19.5 s to load SmolLM2) is confined to the conversion."""
+    import gguf
+
+    from olive_lab.steps import smollm2
+
+    original = gguf.get_tensor_name_map
+    with smollm2.gguf_parsed_once():
+        arch = gguf.MODEL_ARCH.LLAMA
+        assert gguf.get_tensor_name_map(arch, 30) is gguf.get_tensor_name_map(arch, 30)
+        assert gguf.get_tensor_name_map(arch, 30).get_name("blk.3.attn_q") == original(arch, 30).get_name("blk.3.attn_q")
+    assert gguf.get_tensor_name_map is original and gguf.get_tensor_name_map(arch, 30) is not original(arch, 30)
+
+
 def test_without_the_wheel_smollm2_is_downloaded_from_the_hub(tmp_path, monkeypatch):
     from olive_lab.steps import smollm2
 
