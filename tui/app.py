@@ -32,8 +32,9 @@ from .data_pane import DataPane
 from .eval_pane import EvalPane
 from .feed import Feed, deliver, pump
 from .modals import Confirm, Help
+from .outcome import Outcome
 from .run_pane import RunPane
-from .steplist import RowState, StepList
+from .steplist import StepList
 from .upload_pane import UploadPane
 from olive_lab.steps.protocol import RUNNABLE, STEP_ORDER as STEPS
 from olive_lab.steps.units import fmt_duration
@@ -385,29 +386,19 @@ class OliveLabApp(App):
             self.header.running = running
             self.header.show()
 
-    def row_state(self, step: str) -> RowState:
+    def row_state(self, step: str) -> Outcome:
+        """A run pane's outcome (the state on disk plus its run's events); the other panes' own word."""
         pane = self.pane(step)
-        own = getattr(pane, "row_status", None)
-        disk = self.states.get(step)
         plan = self.plans.get(step)
-        blocked = bool(getattr(plan, "blocked", "")) if plan is not None else False
         if isinstance(pane, RunPane):
-            if pane.run_status == "running":
-                return RowState("running", pane.started_at)
-            if pane.run_status in ("done", "failed", "cancelled", "skipped"):
-                return RowState(pane.run_status, None, pane.duration_s)
-            if disk is not None and disk.status != "pending":
-                if disk.status == "running":
-                    return RowState("running", disk.started_at)
-                return RowState(disk.status, None, disk.duration_s,
-                                note="found" if getattr(disk, "found_by_hand", False) else "")
-            return RowState("blocked" if blocked else "pending", note="blocked" if blocked else "")
-        if own:
+            if pane.outcome.status != "pending":
+                return pane.outcome
+        elif own := pane.row_status:
             status, note = own
-            return RowState(status, None, None, note)
-        if blocked:
-            return RowState("blocked", note="blocked")
-        return RowState("pending", note="ready" if plan is not None and step in ("chat", "upload") else "")
+            return Outcome(status, note=note)
+        if plan is not None and getattr(plan, "blocked", ""):
+            return Outcome("blocked", note="blocked")
+        return Outcome("pending", note="ready" if plan is not None and step in ("chat", "upload") else "")
 
     # --- what the panes ask for ---------------------------------------------------------------------------------
 
