@@ -1,7 +1,7 @@
-"""What every step pane shares: a title line, a "why not yet" banner, and the actions the app's keys call.
+"""What every step pane shares: a title line, a "why not yet" banner, and the actions the wizard's keys call.
 
-Panes never reach into the app: they post the messages below (owned by the pane, handled by the app), and the
-state that decides what their keys can do is reactive with `bindings=True`, so the footer follows by itself.
+Panes never reach into the app: they post the messages below (owned by the pane, handled by the wizard screen), and
+the state that decides what their keys can do is reactive with `bindings=True`, so the footer follows by itself.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from textual.widgets import Static
 
 
 class StepPane(Vertical):
-    """One step's pane. The app forwards its F-keys to the current pane through `can(action)` / `do(action)`."""
+    """One step's pane. The wizard screen forwards its F-keys to the pane shown through `can(action)` / `do(action)`."""
 
     step: str = ""
-    #: action -> footer description; the app shows the F-key only when `can(action)` is not False.
+    #: action -> footer description; the footer shows the F-key only when `can(action)` is not False.
     ACTIONS: dict[str, str] = {}
 
     @dataclass
@@ -50,7 +50,7 @@ class StepPane(Vertical):
     def row_changed(self) -> None:
         self.post_message(self.RowChanged(self.step))
 
-    # --- called by the app -------------------------------------------------------------------------------------
+    # --- called by the wizard screen ---------------------------------------------------------------------------
 
     def set_lab(self, lab) -> None:
         self.lab = lab
