@@ -15,6 +15,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static
 
+from .outcome import Outcome
+
 
 class StepPane(Vertical):
     """One step's pane. The wizard screen forwards its F-keys to the pane shown through `can(action)` / `do(action)`."""
@@ -62,6 +64,11 @@ class StepPane(Vertical):
 
     def on_show_pane(self) -> None:
         """The pane became the visible one."""
+
+    @property
+    def row(self) -> Outcome | None:
+        """What the step list shows for this step; None: what its plan says (pending, blocked or ready)."""
+        return None
 
     def tick(self, now: float) -> None:
         """Once a second, for ticking elapsed times."""

@@ -1,8 +1,9 @@
-"""A step's outcome, the one state that both the step list row and the run pane draw.
+"""A step's outcome, the one state that both the step list row and the step's pane draw.
 
-It is the step's StepState on disk, or, for a step this wizard follows, what the run's events said (they are newer
-than the last refresh): `Outcome.on_disk` reads the first, `Outcome.ended` folds the end event into the second.
-`status_text` is the run pane's status line for it; `steplist.row_text` is the row's.
+For a step that runs it is the StepState on disk, or, for a step this wizard follows, what the run's events said
+(they are newer than the last refresh): `Outcome.on_disk` reads the first, `Outcome.ended` folds the end event into
+the second. `status_text` is the run pane's status line for it; `steplist.row_text` is the row's. The other panes
+(check, data, chat, upload) give theirs from what they did (`StepPane.row`).
 """
 
 from __future__ import annotations

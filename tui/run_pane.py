@@ -225,6 +225,10 @@ class RunPane(StepPane):
         return self.followed if self.followed is not None else Outcome.on_disk(self.state)
 
     @property
+    def row(self) -> Outcome | None:
+        return None if self.outcome.status == "pending" else self.outcome
+
+    @property
     def run_status(self) -> str:
         """The followed run's status (idle: none followed), which decides what the keys do."""
         return self.followed.status if self.followed is not None else "idle"

@@ -321,15 +321,10 @@ class WizardScreen(Screen):
             self.header.show()
 
     def row_state(self, step: str) -> Outcome:
-        """A run pane's outcome (the state on disk plus its run's events); the other panes' own word."""
-        pane = self.pane(step)
+        """What the pane shows (a run pane: the state on disk plus its run's events), else what the plan says."""
+        if (shown := self.pane(step).row) is not None:
+            return shown
         plan = self.plans.get(step)
-        if isinstance(pane, RunPane):
-            if pane.outcome.status != "pending":
-                return pane.outcome
-        elif own := pane.row_status:
-            status, note = own
-            return Outcome(status, note=note)
         if plan is not None and getattr(plan, "blocked", ""):
             return Outcome("blocked", note="blocked")
         return Outcome("pending", note="ready" if plan is not None and step in ("chat", "upload") else "")
