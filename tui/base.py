@@ -1,7 +1,7 @@
-"""What every step pane shares: a title line, a "why not yet" banner, and the actions the app's keys call.
+"""What every step pane shares: a title line, a "why not yet" banner, and the actions the wizard's keys call.
 
-Panes never reach into the app: they post the messages below (owned by the pane, handled by the app), and the
-state that decides what their keys can do is reactive with `bindings=True`, so the footer follows by itself.
+Panes never reach into the app: they post the messages below (owned by the pane, handled by the wizard screen), and
+the state that decides what their keys can do is reactive with `bindings=True`, so the footer follows by itself.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static
 
+from .outcome import Outcome
+
 
 class StepPane(Vertical):
-    """One step's pane. The app forwards its F-keys to the current pane through `can(action)` / `do(action)`."""
+    """One step's pane. The wizard screen forwards its F-keys to the pane shown through `can(action)` / `do(action)`."""
 
     step: str = ""
-    #: action -> footer description; the app shows the F-key only when `can(action)` is not False.
+    #: action -> footer description; the footer shows the F-key only when `can(action)` is not False.
     ACTIONS: dict[str, str] = {}
 
     @dataclass
@@ -50,7 +52,7 @@ class StepPane(Vertical):
     def row_changed(self) -> None:
         self.post_message(self.RowChanged(self.step))
 
-    # --- called by the app -------------------------------------------------------------------------------------
+    # --- called by the wizard screen ---------------------------------------------------------------------------
 
     def set_lab(self, lab) -> None:
         self.lab = lab
@@ -62,6 +64,11 @@ class StepPane(Vertical):
 
     def on_show_pane(self) -> None:
         """The pane became the visible one."""
+
+    @property
+    def row(self) -> Outcome | None:
+        """What the step list shows for this step; None: what its plan says (pending, blocked or ready)."""
+        return None
 
     def tick(self, now: float) -> None:
         """Once a second, for ticking elapsed times."""

@@ -38,6 +38,7 @@ from textual.widgets import Input, Label, Static, Switch
 
 from . import core
 from .base import StepPane
+from .outcome import Outcome
 from olive_lab.steps.units import fmt_chat_stats
 
 from .util import rel
@@ -541,11 +542,11 @@ class ChatPane(StepPane):
         self.query_one("#chat-input", Input).focus()
 
     @property
-    def row_status(self):
+    def row(self) -> Outcome | None:
         if self.generating or self.model_loading:
-            return "running", ""
+            return Outcome("running")
         if self.load_error:
-            return "failed", ""
+            return Outcome("failed")
         if self.session is not None:
-            return "done", f"{self.replies} msg" if self.replies else "ready"
+            return Outcome("done", note=f"{self.replies} msg" if self.replies else "ready")
         return None

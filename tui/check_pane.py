@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Static
 
 from . import core
 from .base import StepPane
+from .outcome import Outcome
 from .logview import LogView
 
 
@@ -264,12 +265,11 @@ class CheckPane(StepPane):
         self.query_one("#check-detail", Static).update(text)
 
     @property
-    def row_status(self) -> tuple[str, str]:
-        """(status, note) for the step list."""
+    def row(self) -> Outcome:
         if self.report is None:
-            return ("running", "") if self.checking else ("pending", "")
+            return Outcome("running" if self.checking else "pending")
         if self.report.blocking:
-            return "failed", ""
+            return Outcome("failed")
         if self.report.warnings:
-            return "warning", "warn"
-        return "done", "ok"
+            return Outcome("warning", note="warn")
+        return Outcome("done", note="ok")

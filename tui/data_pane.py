@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 
 from . import core
 from .base import StepPane
+from .outcome import Outcome
 from olive_lab.steps.data import training_problems
 from olive_lab.steps.safe_text import clip, visible
 
@@ -272,10 +273,10 @@ class DataPane(StepPane):
         self.query_one("#template", Static).update(Text(visible(clip(rendered, SHOWN_CHARS))))
 
     @property
-    def row_status(self) -> tuple[str, str]:
+    def row(self) -> Outcome:
         if self.report is None:
-            return ("running", "") if self.reading else ("pending", "")
+            return Outcome("running" if self.reading else "pending")
         if not self.report.ok:
-            return "failed", ""
+            return Outcome("failed")
         warnings = [p for p in self.report.problems if p.severity == "warning"]
-        return ("warning", "warn") if warnings else ("done", "ok")
+        return Outcome("warning", note="warn") if warnings else Outcome("done", note="ok")

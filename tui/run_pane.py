@@ -24,6 +24,7 @@ from olive_lab.steps.events import LogLine
 
 from .feed import Batch, Feed
 from .logview import LogView
+from .outcome import Outcome, status_text
 from .progress import ProgressRow
 from olive_lab.steps.units import fmt_duration, fmt_expected, fmt_gb
 
@@ -72,7 +73,9 @@ class RunPane(StepPane):
         step: str
 
     #: What the keys can do follows these: the footer refreshes by itself when one changes.
-    run_status = var("idle", bindings=True)  # idle, running, done, skipped, failed, cancelled
+    #: `followed`: the outcome the events of the run this pane follows (or the log it replayed) gave, newer than
+    #: the state on disk; None while it has followed none.
+    followed: var[Outcome | None] = var(None, bindings=True)
     cancelling = var(False, bindings=True)
     run_busy = var(False, bindings=True)  # some run is going on in the work folder (this step's or another's)
 
@@ -81,12 +84,9 @@ class RunPane(StepPane):
         super().__init__(**kwargs)
         self.feed: Feed | None = None
         self.live = False  # following a step that is running now (not a replay of a finished one)
-        self.started_at: float | None = None
-        self.duration_s: float | None = None
         self.phase = ""
         self.losses: list[float] = []
         self.last_loss = None
-        self.failure = None
         self.history_loaded = False
         self.decision = ""
         self.missing_inputs: list = []
@@ -186,8 +186,8 @@ class RunPane(StepPane):
             io.append("\nFull log: ", style="bold")
             io.append(rel(self.lab.workspace.log_path(self.step), root))
         q(f"#{self.step}-io", Static).update(io)
-        if state is not None and self.run_status in ("idle",):
-            self._show_state(state)
+        if self.followed is None:
+            self._show_outcome()
 
     def set_missing(self, paths) -> None:
         """Inputs not there yet: say which earlier step makes them (F9 runs those first)."""
@@ -219,20 +219,28 @@ class RunPane(StepPane):
             return ""
         return plan.command_line(self.lab.workspace)
 
-    def _show_state(self, state) -> None:
-        """The state on disk, for a step this wizard has not followed (yet)."""
-        status = getattr(state, "status", "pending")
-        if status == "pending":
+    @property
+    def outcome(self) -> Outcome:
+        """What the step list and this pane show: the followed run's outcome, else the state on disk."""
+        return self.followed if self.followed is not None else Outcome.on_disk(self.state)
+
+    @property
+    def row(self) -> Outcome | None:
+        return None if self.outcome.status == "pending" else self.outcome
+
+    @property
+    def run_status(self) -> str:
+        """The followed run's status (idle: none followed), which decides what the keys do."""
+        return self.followed.status if self.followed is not None else "idle"
+
+    def _show_outcome(self) -> None:
+        """The status line and the failure box, from `outcome` (a running step's line ticks instead: `tick`)."""
+        outcome = self.outcome
+        if outcome.status == "running":
             return
-        self.duration_s = state.duration_s if status != "running" else None
-        if status == "done":
-            how = "found on disk (made by hand)" if state.found_by_hand else f"in {fmt_duration(state.duration_s)}"
-            self._status(Text.assemble(("✓ done ", "bold green"), how))
-        elif status in ("failed", "cancelled"):
-            self.failure = (state.reason, state.advice)
-            word = "cancelled" if status == "cancelled" else "failed"
-            self._status(Text.assemble((f"✗ {word} ", "bold red"), f"after {fmt_duration(state.duration_s)}"))
-            self._show_failure(state.reason, state.advice)
+        self._status(status_text(outcome))
+        if outcome.status in ("failed", "cancelled"):
+            self._show_failure(outcome.reason, outcome.advice)
 
     # --- following a run ----------------------------------------------------------------------------------------
 
@@ -244,7 +252,6 @@ class RunPane(StepPane):
         self.losses = []
         self.last_loss = None
         self.phase = ""
-        self.failure = None
         self.cancelling = False
         self.history_loaded = True
         self.query_one(f"#{self.step}-failure").display = False
@@ -253,9 +260,7 @@ class RunPane(StepPane):
             self.query_one("#finetune-loss", Sparkline).data = []
             self.query_one("#finetune-loss-label", Static).update("loss: waiting for the first report")
         if message.live:
-            self.run_status = "running"
-            self.started_at = message.started_at
-            self.duration_s = None
+            self.followed = Outcome("running", started_at=message.started_at)
             self.query_one(f"#{self.step}-blocked").display = False
             self.show_tab("run")
             self.tick(self.clock())
@@ -310,36 +315,13 @@ class RunPane(StepPane):
             f"loss {first:.3f} → {last:.3f}{where}\nlow {min(self.losses):.3f} · {len(self.losses)} reports")
 
     def _end(self, end, note: str) -> None:
-        from olive_lab.steps.events import Finished
-
         self.query_one(f"#{self.step}-progress-row", ProgressRow).clear()
         self.cancelling = False
-        ok = isinstance(end, Finished)
-        if ok and end.skipped:
-            self.run_status = "skipped"
-            self.duration_s = None
-            self._status(Text.assemble(("✓ up to date ", "bold green"), f"— not run again: {note}" if note else ""))
-        elif ok:
-            self.run_status = "done"
-            if end.duration_s is not None:
-                self.duration_s = end.duration_s
-            elif self.started_at is not None:
-                self.duration_s = self.clock() - self.started_at
-            outputs = ", ".join(f"{k}: {v}" for k, v in (end.outputs or {}).items())
-            self._status(Text.assemble(("✓ done ", "bold green"), f"in {fmt_duration(self.duration_s)}",
-                                       (f" · {outputs}" if outputs else "", "dim")))
-        else:
-            self.run_status = "cancelled" if end.cancelled else "failed"
-            if self.started_at is not None and self.live:
-                self.duration_s = self.clock() - self.started_at
-            word = "cancelled" if end.cancelled else "failed"
-            code = f" (exit code {end.exit_code})" if end.exit_code not in (None, 0) else ""
-            self._status(Text.assemble((f"✗ {word}", "bold red"), code,
-                                       f" after {fmt_duration(self.duration_s)}" if self.duration_s else ""))
-            self.failure = (end.reason, end.advice)
-            self._show_failure(end.reason, end.advice)
-            if self.live:
-                self.show_tab("run")
+        self.followed = self.outcome.ended(end, note, self.clock(), self.live)
+        self._show_outcome()
+        ok = self.followed.status in ("done", "skipped")
+        if not ok and self.live:
+            self.show_tab("run")
         was_live = self.live
         self.live = False
         self.row_changed()
@@ -368,8 +350,8 @@ class RunPane(StepPane):
             return
         text = Text()
         text.append("▶ cancelling… " if self.cancelling else "▶ running ", style="bold yellow")
-        if self.started_at is not None:
-            text.append(f"{fmt_duration(now - self.started_at)} elapsed")
+        if self.followed.started_at is not None:
+            text.append(f"{fmt_duration(now - self.followed.started_at)} elapsed")
         expected = getattr(self.plan, "expected_s", None) if self.plan is not None else None
         if expected:
             text.append(f" (expected {fmt_expected(expected)})", style="dim")
@@ -408,7 +390,7 @@ class RunPane(StepPane):
         feed.posted = True
         self.post_message(self.EventsReady(feed))
 
-    # --- actions (keys live on the app; it asks the visible pane) -------------------------------------------------
+    # --- actions (keys live on the wizard screen; it asks the visible pane) ----------------------------------------
 
     def can(self, action: str):
         running_here = self.run_status == "running"
@@ -422,9 +404,8 @@ class RunPane(StepPane):
         if action in ("run", "retry", "rerun"):
             if running_here:
                 return False
-            failed = self.run_status in ("failed", "cancelled") or getattr(self.state, "status", "") in (
-                "failed", "cancelled")
-            done = self.run_status in ("done", "skipped") or getattr(self.state, "status", "") == "done"
+            status = self.outcome.status
+            failed, done = status in ("failed", "cancelled"), status in ("done", "skipped")
             wanted = "retry" if failed else "rerun" if done else "run"
             if action != wanted:
                 return False
@@ -442,13 +423,6 @@ class RunPane(StepPane):
             self.post_message(self.CancelRequested(self.step))
         elif action in ("run", "retry", "rerun"):
             self.post_message(self.RunRequested(self.step, force=action == "rerun"))
-
-    @property
-    def row_status(self) -> tuple[str, str] | None:
-        """(status, note) for the step list when this pane knows better than the state on disk."""
-        if self.run_status == "idle":
-            return None
-        return self.run_status, ""
 
 
 def _num(value: float | None) -> str:

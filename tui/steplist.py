@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.text import Text
 from textual.widgets import ListItem, ListView, Static
 
 from olive_lab.steps.protocol import STEP_ORDER as STEPS
 from olive_lab.steps.units import fmt_duration
 
+from .outcome import Outcome
 from .util import LABELS, SYMBOLS
 
 ROW_WIDTH = 20
 
 
-@dataclass
-class RowState:
-    """What a row shows. `status`: pending, blocked, running, done, skipped, failed, cancelled, warning."""
-
-    status: str = "pending"
-    started_at: float | None = None  # wall clock, for the ticking elapsed time while running
-    duration_s: float | None = None
-    note: str = ""  # a word shown instead of a time (e.g. "blocked", "ready")
-
-
-def row_text(step: str, state: RowState, now: float) -> Text:
+def row_text(step: str, state: Outcome, now: float) -> Text:
     symbol = SYMBOLS.get(state.status, "·")
     if state.status == "running" and state.started_at is not None:
         right = fmt_duration(now - state.started_at)
@@ -45,13 +34,13 @@ class StepRow(ListItem):
     def __init__(self, step: str) -> None:
         super().__init__(id=f"row-{step}", classes="step-row -pending")
         self.step = step
-        self.state = RowState()
+        self.state = Outcome()
         self._label = Static(row_text(step, self.state, 0.0), classes="step-label")
 
     def compose(self):
         yield self._label
 
-    def show(self, state: RowState, now: float) -> None:
+    def show(self, state: Outcome, now: float) -> None:
         if state.status != self.state.status:
             self.remove_class(f"-{self.state.status}")
             self.add_class(f"-{state.status}")

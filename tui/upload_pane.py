@@ -22,6 +22,7 @@ from textual.widgets import Input, Label, Static
 
 from . import core
 from .base import StepPane
+from .outcome import Outcome
 from .progress import ProgressRow
 from olive_lab.steps.units import fmt_bytes
 
@@ -325,11 +326,11 @@ class UploadPane(StepPane):
         next((f for f in fields if not f.value), fields[0]).focus()
 
     @property
-    def row_status(self):
+    def row(self) -> Outcome | None:
         if self.uploading:
-            return "running", ""
+            return Outcome("running")
         if self.result is not None:
-            return "done", "sent"
+            return Outcome("done", note="sent")
         if self.error:
-            return ("cancelled", "") if self.cancelled else ("failed", "")
+            return Outcome("cancelled" if self.cancelled else "failed")
         return None

@@ -12,8 +12,9 @@ def run(args: argparse.Namespace) -> int:
     app = OliveLabApp(getattr(args, "workdir", None) or ".", getattr(args, "profile", None),
                       getattr(args, "model", None), getattr(args, "data", None))
     app.run()
-    if app.handle is not None:
+    handle = app.wizard.follower.handle
+    if handle is not None:
         # Runs are detached: closing the wizard never stops one.
-        print(f"The run goes on in the background ({', '.join(app.handle.steps)}). Open `olive-lab` again in "
+        print(f"The run goes on in the background ({', '.join(handle.steps)}). Open `olive-lab` again in "
               f"{app.workdir} to follow it, or `olive-lab status --follow`.", file=sys.stderr)
     return app.return_code or 0

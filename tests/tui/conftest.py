@@ -102,7 +102,7 @@ async def settled(pilot) -> None:
 
 async def ready(pilot, app, timeout: float = 30.0) -> None:
     """The lab is loaded and its plans and states are on screen."""
-    await wait_for(pilot, lambda: app.lab is not None and bool(app.plans), timeout)
+    await wait_for(pilot, lambda: app.wizard.lab is not None and bool(app.wizard.plans), timeout)
     await settled(pilot)
 
 

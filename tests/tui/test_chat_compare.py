@@ -14,8 +14,8 @@ PROMPT = "What food should I try in Kyoto?"
 
 async def loaded_chat(pilot, app):
     await ready(pilot, app)
-    app.show_step("chat")
-    pane = app.pane("chat")
+    app.wizard.show_step("chat")
+    pane = app.wizard.pane("chat")
     await wait_for(pilot, lambda: pane.session is not None or pane.load_error, 60)
     assert pane.session is not None and pane.session.has_adapter, pane.load_error
     return pane

@@ -39,8 +39,8 @@ async def test_f6_is_offered_only_while_the_overlay_is_missing(fresh_lab):
     app = app_for(fresh_lab, check_report=gpu_report(fresh_lab, overlay_ready=True))
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot, app)
-        await wait_for(pilot, lambda: app.pane("check").report is not None)
-        assert app.pane("check").can("setup") is False
+        await wait_for(pilot, lambda: app.wizard.pane("check").report is not None)
+        assert app.wizard.pane("check").can("setup") is False
         assert "F6" not in screen_text(app).splitlines()[-1]
 
 
@@ -54,7 +54,7 @@ async def test_f6_runs_olive_lab_setup_with_its_live_log(fresh_lab, tmp_path, mo
     app = app_for(fresh_lab, check_report=gpu_report(fresh_lab, overlay_ready=False))
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot, app)
-        pane = app.pane("check")
+        pane = app.wizard.pane("check")
         await wait_for(pilot, lambda: pane.report is not None)
         assert pane.can("setup") is True and "F6 set up AWQ flow" in screen_text(app).splitlines()[-1]
         await pilot.press("f6")

@@ -17,8 +17,8 @@ def table_labels(app) -> list[str]:
 
 async def eval_pane_with_report(pilot, app):
     await ready(pilot, app)
-    app.show_step("evaluate")
-    pane = app.pane("evaluate")
+    app.wizard.show_step("evaluate")
+    pane = app.wizard.pane("evaluate")
     await wait_for(pilot, lambda: pane.report is not None)
     return pane
 
@@ -38,7 +38,7 @@ async def test_the_eval_pane_shows_every_stage_of_the_lab_report(lab_copy):
         assert "Held-out loss per stage" in bars and "█" in bars
         first = report["answers"][0]["prompt"]
         assert first in str(app.query_one("#eval-off").render()) and first in str(app.query_one("#eval-on").render())
-        assert app.steps.row("evaluate").state.status == "done"
+        assert app.wizard.steps.row("evaluate").state.status == "done"
 
 
 @pytest.mark.slow
@@ -102,8 +102,8 @@ def test_eval_pane_snapshot(snap_lab, snap_compare):
     async def run_before(pilot):
         app = pilot.app
         await settle(pilot, app)
-        app.show_step("evaluate")
-        await wait_for(pilot, lambda: app.pane("evaluate").report is not None)
+        app.wizard.show_step("evaluate")
+        await wait_for(pilot, lambda: app.wizard.pane("evaluate").report is not None)
         await settled(pilot)
 
     assert snap_compare(snap_app(snap_lab), terminal_size=(100, 40), run_before=run_before)

@@ -18,8 +18,8 @@ def values(app) -> dict[str, str]:
 
 async def open_upload(app, pilot):
     await ready(pilot, app)
-    app.show_step("upload")
-    pane = app.pane("upload")
+    app.wizard.show_step("upload")
+    pane = app.wizard.pane("upload")
     await wait_for(pilot, lambda: pane.prefilled)
     await pilot.pause()
     return pane
@@ -31,7 +31,7 @@ async def test_the_upload_form_opens_with_the_cursor_in_the_first_empty_field(fr
         await open_upload(app, pilot)
         assert app.focused is app.query_one("#up-subscription", Input)  # nothing known about Azure here
         await pilot.press(*"rg lab")
-        assert app.current_pane.step == "upload"
+        assert app.wizard.current_pane.step == "upload"
         assert values(app)["subscription"] == "rg lab"  # the text landed where the cursor was
 
 
@@ -40,31 +40,31 @@ async def test_letters_typed_outside_the_fields_of_the_form_do_nothing(fresh_lab
     async with app.run_test(size=(100, 40)) as pilot:
         await open_upload(app, pilot)
         before = values(app)
-        app.steps.focus()  # the focus is outside the inputs, the form still on screen
+        app.wizard.steps.focus()  # the focus is outside the inputs, the form still on screen
         await pilot.pause()
         await pilot.press(*"rg lab", "n", "x", "c", "v", "q")
         await pilot.pause()
-        assert app.current_pane.step == "upload", "b went back a step"
-        assert app.handle is None, "r started a run"
+        assert app.wizard.current_pane.step == "upload", "b went back a step"
+        assert app.wizard.follower.handle is None, "r started a run"
         assert app.is_running, "q quit the wizard"
         assert values(app) == before
         await pilot.press("f3")  # the F-keys still work there
         await pilot.pause()
-        assert app.current_pane.step == "chat"
+        assert app.wizard.current_pane.step == "chat"
 
 
 async def test_letters_still_act_where_nothing_can_be_typed(fresh_lab):
     app = app_for(fresh_lab)
     async with app.run_test(size=(100, 40)) as pilot:
         await ready(pilot, app)
-        app.show_step("data")
+        app.wizard.show_step("data")
         await pilot.pause()
         await pilot.press("n")
         await pilot.pause()
-        assert app.current_pane.step == "model"
+        assert app.wizard.current_pane.step == "model"
         await pilot.press("b")
         await pilot.pause()
-        assert app.current_pane.step == "data"
+        assert app.wizard.current_pane.step == "data"
 
 
 @pytest.mark.slow
@@ -77,8 +77,8 @@ async def test_a_prompt_too_long_for_the_model_is_refused_at_once_and_the_chat_g
     app = app_for(lab_copy)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot, app)
-        app.show_step("chat")
-        pane = app.pane("chat")
+        app.wizard.show_step("chat")
+        pane = app.wizard.pane("chat")
         await wait_for(pilot, lambda: pane.session is not None or pane.load_error, 60)
         assert pane.session is not None, pane.load_error
         started = time.perf_counter()

@@ -8,7 +8,7 @@ from model_fakes import fake_model
 
 from olive_lab.steps import pipeline, planner
 from olive_lab.tui import core
-from olive_lab.tui.app import FULL_REFRESH_TICKS
+from olive_lab.tui.wizard import FULL_REFRESH_TICKS
 
 
 async def test_ticks_replan_only_after_a_change_on_disk(fresh_lab, tmp_path, monkeypatch):
@@ -20,20 +20,20 @@ async def test_ticks_replan_only_after_a_change_on_disk(fresh_lab, tmp_path, mon
     app = app_for(fresh_lab, model=str(base), refresh_s=3600)  # ticks are called by the test, not the clock
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot, app)
-        app.show_step("quantize")
+        app.wizard.show_step("quantize")
         await settled(pilot)
         before = len(planned)
         for _ in range(3):
-            app._refresh_tick()
+            app.wizard._refresh_tick()
             await settled(pilot)
         assert len(planned) == before, "nothing changed on disk: the ticks must not re-plan"
-        assert app.steps.row("quantize").state.note != "found"
+        assert app.wizard.steps.row("quantize").state.note != "found"
 
         # another terminal's `olive-lab run` finds the quantized model made by hand and records it
         fake_model(lab.quantized_dir / "model")
         planner.plan_run(lab, ["quantize"], False)
-        app._refresh_tick()
-        await wait_for(pilot, lambda: app.steps.row("quantize").state.note == "found")
+        app.wizard._refresh_tick()
+        await wait_for(pilot, lambda: app.wizard.steps.row("quantize").state.note == "found")
         assert len(planned) == before + 1
 
 
@@ -48,6 +48,6 @@ async def test_a_tick_replans_anyway_after_many_unchanged_ones(fresh_lab, tmp_pa
         await ready(pilot, app)
         before = len(planned)
         for _ in range(FULL_REFRESH_TICKS + 1):
-            app._refresh_tick()
+            app.wizard._refresh_tick()
             await settled(pilot)
         assert len(planned) == before + 1

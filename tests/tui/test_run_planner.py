@@ -16,10 +16,10 @@ async def test_f9_on_a_step_made_by_hand_records_it_as_found_without_running(fre
     app = app_for(fresh_lab, model=str(base))
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot, app)
-        app.show_step("quantize")
-        pane = app.pane("quantize")
+        app.wizard.show_step("quantize")
+        pane = app.wizard.pane("quantize")
         await wait_for(pilot, lambda: pane.can("run") is True)
         await pilot.press("f9")
-        await wait_for(pilot, lambda: app.steps.row("quantize").state.note == "found")
-        assert app.handle is None, "nothing needed to run"
+        await wait_for(pilot, lambda: app.wizard.steps.row("quantize").state.note == "found")
+        assert app.wizard.follower.handle is None, "nothing needed to run"
         assert StepState.load(lab.workspace, "quantize").found_by_hand

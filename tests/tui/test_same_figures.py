@@ -55,7 +55,7 @@ async def test_status_and_the_wizard_show_one_time_and_one_size(fresh_lab):
         await ready(pilot, app)
         row = next(line for line in screen_text(app).splitlines() if "✓ quantize" in line)
         assert time_text in row, row
-        app.show_step("evaluate")
-        await wait_for(pilot, lambda: app.pane("evaluate").report is not None)
+        app.wizard.show_step("evaluate")
+        await wait_for(pilot, lambda: app.wizard.pane("evaluate").report is not None)
         table = app.query_one("#eval-stages")
         assert str(table.get_row_at(0)[4]) == size_text

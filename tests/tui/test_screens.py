@@ -40,19 +40,19 @@ async def test_next_back_and_arrows_move_between_panes(fresh_lab):
     app = app_for(fresh_lab)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot, app)
-        assert app.current_pane.step == "check"
+        assert app.wizard.current_pane.step == "check"
         await pilot.press("f4", "f4", "f4")  # pressed quickly: none may be lost
         await settled(pilot)
-        assert app.current_pane.step == "quantize"
+        assert app.wizard.current_pane.step == "quantize"
         await pilot.press("f3")
         await settled(pilot)
-        assert app.current_pane.step == "model"
+        assert app.wizard.current_pane.step == "model"
         await pilot.press("down")
         await settled(pilot)
-        assert app.current_pane.step == "quantize"
+        assert app.wizard.current_pane.step == "quantize"
         await pilot.click("#row-upload")
         await settled(pilot)
-        assert app.current_pane.step == "upload"
+        assert app.wizard.current_pane.step == "upload"
 
 
 async def test_help_lists_the_keys(fresh_lab):
@@ -81,7 +81,7 @@ async def test_check_pane_runs_the_real_check(fresh_lab):
     app = app_for(fresh_lab, run_check=True)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot, app)
-        pane = app.pane("check")
+        pane = app.wizard.pane("check")
         await wait_for(pilot, lambda: pane.report is not None, 120)
         table = app.query_one("#findings")
         assert table.row_count == len(expected.findings)
@@ -94,7 +94,7 @@ async def test_check_pane_runs_the_real_check(fresh_lab):
         assert "Checking this machine…" in screen_text(app)
         await wait_for(pilot, lambda: pane.report is not first and not pane.checking, 120)
         assert check_summary(pane.report) in screen_text(app)
-        assert app.steps.row("check").state.status == check_row_status(expected)
+        assert app.wizard.steps.row("check").state.status == check_row_status(expected)
 
 
 def check_summary(report) -> str:
@@ -118,7 +118,7 @@ async def test_check_pane_shows_the_fix_of_the_selected_finding(fresh_lab):
     app = app_for(fresh_lab, check_report=report)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot, app)
-        await wait_for(pilot, lambda: app.pane("check").report is not None)
+        await wait_for(pilot, lambda: app.wizard.pane("check").report is not None)
         table = app.query_one("#findings")
         table.focus()
         for i, finding in enumerate(report.findings[:4]):
@@ -141,7 +141,7 @@ async def test_data_pane_stats_pages_and_template(fresh_lab):
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot, app)
         await pilot.press("f4")
-        pane = app.pane("data")
+        pane = app.wizard.pane("data")
         await wait_for(pilot, lambda: pane.report is not None)
         text = screen_text(app)
         assert "usable for fine-tuning" in text
@@ -174,14 +174,14 @@ async def test_data_pane_lists_problems_by_line(fresh_lab):
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot, app)
         await pilot.press("f4")
-        pane = app.pane("data")
+        pane = app.wizard.pane("data")
         await wait_for(pilot, lambda: pane.report is not None)
         problems = app.query_one("#problems")
         lines = {p.line for p in pane.report.problems}
         assert {2, 3} <= lines
         assert problems.row_count == len(pane.report.problems)
         assert "not usable" in screen_text(app)
-        assert app.steps.row("data").state.status == "failed"
+        assert app.wizard.steps.row("data").state.status == "failed"
 
 
 # --- steps that run: the plan ---------------------------------------------------------------------------------------
@@ -192,7 +192,7 @@ async def test_step_pane_explains_and_copies_the_exact_command(fresh_lab):
     app = app_for(fresh_lab)
     async with app.run_test(size=(100, 40)) as pilot:
         await ready(pilot, app)
-        app.show_step("quantize")
+        app.wizard.show_step("quantize")
         await settled(pilot)
         lab = pipeline.load_lab(fresh_lab, "cpu")
         plan = pipeline.plan(lab, "quantize")
@@ -214,13 +214,13 @@ async def test_running_the_model_step_live(fresh_lab):
     app = app_for(fresh_lab, model="tiny")  # seconds; SmolLM2's conversion runs once in the real_cpu_lab fixture
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot, app)
-        app.show_step("model")
+        app.wizard.show_step("model")
         await settled(pilot)
         await pilot.press("f9")
-        pane = app.pane("model")
+        pane = app.wizard.pane("model")
         await wait_for(pilot, lambda: pane.run_status == "running", 30)
-        assert app.steps.row("model").state.status == "running"
-        assert app.handle is not None
+        assert app.wizard.steps.row("model").state.status == "running"
+        assert app.wizard.follower.handle is not None
         await wait_for(pilot, lambda: pane.run_status in ("done", "failed"), 180)
         assert pane.run_status == "done", screen_text(app)
         log_file = (fresh_lab / "logs" / "model.log").read_text(encoding="utf-8", errors="replace")
@@ -229,8 +229,8 @@ async def test_running_the_model_step_live(fresh_lab):
         await settled(pilot)
         view = pane.log_view
         assert view.follow and view.scroll_y == view.max_scroll_y, "the live log follows its end"
-        await wait_for(pilot, lambda: app.handle is None, 30)
-        assert app.steps.row("model").state.status == "done"
+        await wait_for(pilot, lambda: app.wizard.follower.handle is None, 30)
+        assert app.wizard.steps.row("model").state.status == "done"
         assert "✓ base model" in screen_text(app)
 
 
@@ -239,8 +239,8 @@ async def test_finished_steps_show_their_log_loss_curve_and_outcome(lab_copy):
     app = app_for(lab_copy)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot, app)
-        app.show_step("finetune")
-        pane = app.pane("finetune")
+        app.wizard.show_step("finetune")
+        pane = app.wizard.pane("finetune")
         await wait_for(pilot, lambda: pane.run_status == "done", 30)
         assert len(pane.losses) >= 2, "the trainer's loss reports make the curve"
         assert app.query_one("#finetune-loss").data == pane.losses
@@ -248,7 +248,7 @@ async def test_finished_steps_show_their_log_loss_curve_and_outcome(lab_copy):
         assert "Model is saved" in raw
         assert any("Model is saved" in line for line in pane.log_view.plain_lines()[-5:])
         for step in ("model", "quantize", "finetune", "optimize"):
-            assert app.steps.row(step).state.status == "done"
+            assert app.wizard.steps.row(step).state.status == "done"
 
 
 @pytest.mark.slow
@@ -256,8 +256,8 @@ async def test_cancel_asks_first_then_stops_and_retry_is_offered(lab_copy):
     app = app_for(lab_copy)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot, app)
-        app.show_step("finetune")
-        pane = app.pane("finetune")
+        app.wizard.show_step("finetune")
+        pane = app.wizard.pane("finetune")
         await wait_for(pilot, lambda: pane.can("rerun") is True, 30)
         await pilot.press("f9")  # run again (forced)
         await wait_for(pilot, lambda: pane.run_status == "running" and pane.log_view.line_count > 0, 60)
@@ -278,7 +278,7 @@ async def test_cancel_asks_first_then_stops_and_retry_is_offered(lab_copy):
         await wait_for(pilot, lambda: pane.run_status in ("cancelled", "failed", "done"), 60)
         assert pane.run_status == "cancelled"
         assert "cancelled" in screen_text(app)
-        await wait_for(pilot, lambda: app.handle is None, 30)
+        await wait_for(pilot, lambda: app.wizard.follower.handle is None, 30)
         assert pane.can("retry") is True
         assert "F9 retry" in screen_text(app).splitlines()[-1]
         # Nothing is in progress: no bar is left, and nothing on screen animates (an idle wizard stays idle).
@@ -302,9 +302,9 @@ async def test_reattach_replays_the_whole_log_and_follows_to_the_end(lab_copy):
         app = app_for(lab_copy)
         async with app.run_test(size=(80, 24)) as pilot:
             await ready(pilot, app)
-            pane = app.pane("finetune")
+            pane = app.wizard.pane("finetune")
             await wait_for(pilot, lambda: pane.run_status == "running", 30)
-            assert app.current_pane.step == "finetune", "the wizard shows the running step"
+            assert app.wizard.current_pane.step == "finetune", "the wizard shows the running step"
             assert pane.log_view.line_count > 0
             await wait_for(pilot, lambda: pane.log_view.line_count > 30, 120)
             await settled(pilot)
@@ -329,8 +329,8 @@ async def test_chat_streams_with_adapter_on_and_off(lab_copy):
     app = app_for(lab_copy)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot, app)
-        app.show_step("chat")
-        pane = app.pane("chat")
+        app.wizard.show_step("chat")
+        pane = app.wizard.pane("chat")
         await wait_for(pilot, lambda: pane.session is not None or pane.load_error, 60)
         assert pane.session is not None, pane.load_error
         assert pane.session.has_adapter and pane.use_adapter
@@ -361,8 +361,8 @@ async def test_chat_stop_ends_the_reply_early(lab_copy, monkeypatch):
     app = app_for(lab_copy)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot, app)
-        app.show_step("chat")
-        pane = app.pane("chat")
+        app.wizard.show_step("chat")
+        pane = app.wizard.pane("chat")
         await wait_for(pilot, lambda: pane.session is not None, 60)
         pane.send("Tell me everything about Lisbon.")
         await pilot.press("f8")
@@ -376,7 +376,7 @@ async def test_a_conversation_that_outgrows_the_chat_log_keeps_its_wrapping(fres
     app = app_for(fresh_lab)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot, app)
-        app.show_step("chat")
+        app.wizard.show_step("chat")
         await pilot.pause()
         log = app.query_one("#chat-log")
         width = log.scrollable_content_region.width
@@ -400,8 +400,8 @@ async def test_upload_form_validates_as_you_type(fresh_lab, monkeypatch):
     app = app_for(fresh_lab)
     async with app.run_test(size=(100, 40)) as pilot:
         await ready(pilot, app)
-        app.show_step("upload")
-        pane = app.pane("upload")
+        app.wizard.show_step("upload")
+        pane = app.wizard.pane("upload")
         await wait_for(pilot, lambda: pane.prefilled)
         assert app.query_one("#up-resource_group").value == "rg-lab"
         assert app.query_one("#up-workspace").value == "ws-lab"
@@ -435,8 +435,8 @@ async def test_upload_is_ready_once_the_model_exists(lab_copy, monkeypatch):
     app = app_for(lab_copy)
     async with app.run_test(size=(100, 40)) as pilot:
         await ready(pilot, app)
-        app.show_step("upload")
-        pane = app.pane("upload")
+        app.wizard.show_step("upload")
+        pane = app.wizard.pane("upload")
         await wait_for(pilot, lambda: pane.prefilled)
         await settled(pilot)
         assert pane.folder_problems == [] and pane.can("upload") is True

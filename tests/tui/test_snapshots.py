@@ -78,10 +78,12 @@ async def settle(pilot, app) -> None:
     """The lab is loaded, every worker is done and what it posted is drawn; no cursor blinks."""
     from textual.widgets import Input
 
-    await wait_for(pilot, lambda: app.lab is not None and bool(app.plans) and app.pane("data").report is not None)
+    wizard = app.wizard
+    await wait_for(pilot, lambda: wizard.lab is not None and bool(wizard.plans)
+                   and wizard.pane("data").report is not None)
     for inp in app.query(Input):
         inp.cursor_blink = False
-    app.show_rows()
+    wizard.show_rows()
     await settled(pilot)
 
 
@@ -95,7 +97,7 @@ def test_check_pane(snap_lab, snap_compare):
 def test_data_pane(snap_lab, snap_compare):
     async def run_before(pilot):
         await settle(pilot, pilot.app)
-        pilot.app.show_step("data")
+        pilot.app.wizard.show_step("data")
         await settled(pilot)
 
     assert snap_compare(snap_app(snap_lab), terminal_size=SIZE, run_before=run_before)
@@ -105,8 +107,8 @@ def test_quantize_about_pane(snap_lab, snap_compare):
     async def run_before(pilot):
         app = pilot.app
         await settle(pilot, app)
-        app.show_step("quantize")
-        await wait_for(pilot, lambda: app.pane("quantize").decision != "")
+        app.wizard.show_step("quantize")
+        await wait_for(pilot, lambda: app.wizard.pane("quantize").decision != "")
         await settled(pilot)
 
     assert snap_compare(snap_app(snap_lab), terminal_size=SIZE, run_before=run_before)
@@ -120,8 +122,8 @@ def test_upload_form(snap_lab, snap_compare, monkeypatch):
     async def run_before(pilot):
         app = pilot.app
         await settle(pilot, app)
-        app.show_step("upload")
-        await wait_for(pilot, lambda: app.pane("upload").prefilled)
+        app.wizard.show_step("upload")
+        await wait_for(pilot, lambda: app.wizard.pane("upload").prefilled)
         await settled(pilot)
 
     assert snap_compare(snap_app(snap_lab), terminal_size=SIZE, run_before=run_before)

@@ -35,8 +35,8 @@ def upload_lab(tmp_path, aml_env, monkeypatch):
 
 async def _upload(app, pilot) -> None:
     await ready(pilot, app)
-    app.show_step("upload")
-    pane = app.pane("upload")
+    app.wizard.show_step("upload")
+    pane = app.wizard.pane("upload")
     await wait_for(pilot, lambda: pane.prefilled)
     await settled(pilot)
     assert pane.problems == [] and pane.folder_problems == [], pane.problems + pane.folder_problems
@@ -71,7 +71,7 @@ async def test_upload_shows_progress_and_the_registered_model(arm, azurite, uplo
         await wait_for(pilot, lambda: "asset id" in screen_text(app), timeout=5)
         text = screen_text(app)
         assert "Registered" in text and pane.result.reference in text
-        assert app.steps.row("upload").state.status == "done"
+        assert app.wizard.steps.row("upload").state.status == "done"
     assert len(arm.model_puts()) == 1
     assert progress and all(done <= total for done, total in progress)
     state = (upload_lab / ".olive-lab" / "state" / "upload.json").read_text()
@@ -108,7 +108,7 @@ async def test_not_signed_in_says_how(arm, upload_lab, monkeypatch):
         await wait_for(pilot, lambda: not pane.uploading, 120)
         assert pane.result is None and pane.error
         assert "✗" in screen_text(app)
-        assert app.steps.row("upload").state.status == "failed"
+        assert app.wizard.steps.row("upload").state.status == "failed"
 
 
 async def test_f8_cancels_an_upload_and_f9_finishes_it_later(arm, azurite, tmp_path, aml_env, monkeypatch):
@@ -121,7 +121,7 @@ async def test_f8_cancels_an_upload_and_f9_finishes_it_later(arm, azurite, tmp_p
         await wait_for(pilot, lambda: not pane.uploading, timeout=60)
         await wait_for(pilot, lambda: "nothing was registered" in screen_text(app), timeout=5)
         assert pane.result is None and "✗" in screen_text(app)
-        assert app.steps.row("upload").state.status == "cancelled"
+        assert app.wizard.steps.row("upload").state.status == "cancelled"
         await wait_for(pilot, lambda: not app.query("#upload-progress"), timeout=5)  # the bar goes with the upload
         assert arm.model_puts() == []
 
