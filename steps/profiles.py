@@ -44,13 +44,13 @@ LLAMA_LINEAR = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 #: The cpu profile's settings (a user's --model gets them too, with Olive's default LoRA targets); SmolLM2 adds
 #: all seven projections. For SmolLM2 on 2 cores (bench/cpu_finetune_sweep.py, bench/results/): float32, no gradient
 #: checkpointing (the model is small; recomputing activations only costs time), r 16 / alpha 32 on every linear
-#: projection, 4 packed sequences of 128 tokens a step (Olive packs rows into max_seq_len blocks), lr 2e-3, 28 steps:
-#: the first setting to lower the 30 held-out rows' loss by 20 % (3.822 -> 3.055; 20 steps -18.8 %, lr 4e-3 and
-#: 6e-3 do worse), 119 s of fine-tune on the idle 2-core VM, so the whole lab stays within 4 minutes
-#: (bench/results/cpu_finetune_sweep_2026-12-02_vm.md, cpu_lab_2026-12-02_vm_quiet.md).
+#: projection, 4 packed sequences of 128 tokens a step (Olive packs rows into max_seq_len blocks), lr 2e-3, 40 steps:
+#: the 30 held-out rows' loss falls 21.6 % (3.822 -> 2.997; 28 steps -20.1/-20.3 %, 36 -20.6 %, 20 -18.8 %; lr
+#: 4e-3 and 6e-3 do worse), ~104 s of fine-tune on the idle 2-core VM, and the whole lab stays within 4 minutes
+#: (bench/results/cpu_finetune_sweep_2026-12-02*_vm.md, cpu_lab_2026-12-02T*_vm_quiet.md).
 CPU_FINETUNE_ARGS = (
     "--torch_dtype", "float32", "--lora_r", "16", "--lora_alpha", "32", "--max_seq_len", "128",
-    "--per_device_train_batch_size", "4", "--learning_rate", "0.002", "--max_steps", "28", "--logging_steps", "2",
+    "--per_device_train_batch_size", "4", "--learning_rate", "0.002", "--max_steps", "40", "--logging_steps", "2",
     "--gradient_checkpointing", "False",
 )
 SMOLLM2_FINETUNE_ARGS = (*CPU_FINETUNE_ARGS, "--target_modules", LLAMA_LINEAR)

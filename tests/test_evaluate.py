@@ -110,6 +110,27 @@ def test_a_prompt_is_masked_exactly_and_rendered_by_the_models_template(tiny_mod
 
 
 @pytest.mark.slow
+def test_rows_scored_in_a_padded_batch_score_as_they_do_alone(tiny_model):
+    """The batched scoring pads rows of different lengths; the padding must not reach any real token's loss."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from olive_lab.steps import evaluate
+    from olive_lab.steps.template import for_model
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    rows = [{"prompt": "Where to eat in Oslo?", "response": "Try the harbour."},
+            {"prompt": "Best time for Kyoto?", "response": "Autumn, when the maples turn red and the temples glow."},
+            {"prompt": "Rome in a day?", "response": "Colosseum early, then the Forum, Pantheon and Trevi."}]
+    examples = [evaluate.encode(tokenizer, for_model(tiny_model), r) for r in rows]
+    assert len({len(ex.ids) for ex in examples}) == 3, "rows of three lengths, so the batch is padded"
+    alone = [evaluate.torch_nll(model, [ex], "alone") for ex in examples]
+    batched = evaluate.torch_nll(model, examples, "batched")
+    assert batched[1] == sum(n for _, n in alone)
+    assert batched[0] == pytest.approx(sum(nll for nll, _ in alone), rel=1e-5)
+
+
+@pytest.mark.slow
 def test_a_quantized_model_torch_cannot_run_is_reported_plainly(cpu_lab, tmp_path):
     """AWQ output (CUDA kernels) cannot run in torch on a CPU: the report says so and scores the rest."""
     from olive_lab.steps import evaluate, pipeline
@@ -141,7 +162,8 @@ def test_the_real_cpu_lab_evaluation_shows_what_fine_tuning_bought(real_cpu_lab)
     report = report_of(real_cpu_lab)
     stages = by_name(report)
     assert "never trained on" in report["heldout"]["source"], "scored on the data step's held-out split"
-    assert stages["tuned"]["loss"] < stages["base"]["loss"], "fine-tuning lowers the held-out loss"
+    assert stages["tuned"]["loss"] < 0.85 * stages["base"]["loss"], "fine-tuning lowers the held-out loss (~20 %)"
+    assert report["heldout"]["rows_scored"] == report["heldout"]["rows_available"] == 30, "every held-out row"
     assert stages["onnx_adapter"]["loss"] < stages["onnx"]["loss"]
     assert stages["onnx"]["loss"] == pytest.approx(stages["base"]["loss"], rel=0.15), "int4 costs a little"
     for answer in report["answers"]:
