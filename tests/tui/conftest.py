@@ -106,6 +106,16 @@ async def ready(pilot, app, timeout: float = 30.0) -> None:
     await settled(pilot)
 
 
+async def loaded_chat(pilot, app):
+    """The wizard is ready, the chat pane is shown and its model loaded (the load's error fails the test)."""
+    await ready(pilot, app)
+    app.wizard.show_step("chat")
+    pane = app.wizard.pane("chat")
+    await wait_for(pilot, lambda: pane.session is not None or pane.load_error, 60)
+    assert pane.session is not None, pane.load_error
+    return pane
+
+
 def screen_text(app) -> str:
     """What the terminal shows now, as plain text lines (the top screen, modals included)."""
     strips = app.screen._compositor.render_strips()

@@ -7,18 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import app_for, ready, screen_text, wait_for
+from conftest import app_for, loaded_chat, screen_text, wait_for
 
 PROMPT = "What food should I try in Kyoto?"
-
-
-async def loaded_chat(pilot, app):
-    await ready(pilot, app)
-    app.wizard.show_step("chat")
-    pane = app.wizard.pane("chat")
-    await wait_for(pilot, lambda: pane.session is not None or pane.load_error, 60)
-    assert pane.session is not None and pane.session.has_adapter, pane.load_error
-    return pane
 
 
 @pytest.mark.slow
@@ -30,6 +21,7 @@ async def test_compare_answers_one_prompt_with_the_adapter_off_and_on_side_by_si
     async with app.run_test(size=(100, 30), message_hook=lambda m: finished.append(m)
                             if isinstance(m, ChatPane.ReplyDone) else None) as pilot:
         pane = await loaded_chat(pilot, app)
+        assert pane.session.has_adapter
         await pilot.press("f6")
         assert pane.compare
         assert "OFF and ON side by side" in screen_text(app)
@@ -61,6 +53,7 @@ async def test_stop_in_compare_mode_leaves_the_second_answer_unasked(lab_copy, m
     app = app_for(lab_copy)
     async with app.run_test(size=(100, 30)) as pilot:
         pane = await loaded_chat(pilot, app)
+        assert pane.session.has_adapter
         pane.set_compare(True)
         pane.send("Tell me everything about Lisbon.")
         await pilot.press("f8")

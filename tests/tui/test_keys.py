@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
-from conftest import app_for, drawn, ready, screen_text, wait_for
+from conftest import app_for, loaded_chat, drawn, ready, screen_text, wait_for
 
 FIELDS = ("subscription", "resource_group", "workspace", "name", "version", "description")
 
@@ -76,11 +76,7 @@ async def test_a_prompt_too_long_for_the_model_is_refused_at_once_and_the_chat_g
 
     app = app_for(lab_copy)
     async with app.run_test(size=(80, 24)) as pilot:
-        await ready(pilot, app)
-        app.wizard.show_step("chat")
-        pane = app.wizard.pane("chat")
-        await wait_for(pilot, lambda: pane.session is not None or pane.load_error, 60)
-        assert pane.session is not None, pane.load_error
+        pane = await loaded_chat(pilot, app)
         started = time.perf_counter()
         pane.send("Lisbon " * 2900)
         await wait_for(pilot, lambda: pane.replies == 1, 60)

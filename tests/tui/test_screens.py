@@ -7,7 +7,7 @@ import re
 import pytest
 from textual.widgets import ProgressBar
 
-from conftest import app_for, pane_words, ready, screen_text, settled, wait_for
+from conftest import app_for, loaded_chat, pane_words, ready, screen_text, settled, wait_for
 
 
 # --- the shell ---------------------------------------------------------------------------------------------------
@@ -328,11 +328,7 @@ async def test_reattach_replays_the_whole_log_and_follows_to_the_end(lab_copy):
 async def test_chat_streams_with_adapter_on_and_off(lab_copy):
     app = app_for(lab_copy)
     async with app.run_test(size=(80, 24)) as pilot:
-        await ready(pilot, app)
-        app.wizard.show_step("chat")
-        pane = app.wizard.pane("chat")
-        await wait_for(pilot, lambda: pane.session is not None or pane.load_error, 60)
-        assert pane.session is not None, pane.load_error
+        pane = await loaded_chat(pilot, app)
         assert pane.session.has_adapter and pane.use_adapter
         await pilot.press(*"What food should I try in Kyoto?")
         await pilot.press("enter")
@@ -360,10 +356,7 @@ async def test_chat_stop_ends_the_reply_early(lab_copy, monkeypatch):
     monkeypatch.setattr(chat_pane, "MAX_NEW_TOKENS", 1500)
     app = app_for(lab_copy)
     async with app.run_test(size=(80, 24)) as pilot:
-        await ready(pilot, app)
-        app.wizard.show_step("chat")
-        pane = app.wizard.pane("chat")
-        await wait_for(pilot, lambda: pane.session is not None, 60)
+        pane = await loaded_chat(pilot, app)
         pane.send("Tell me everything about Lisbon.")
         await pilot.press("f8")
         await wait_for(pilot, lambda: pane.replies == 1, 60)
