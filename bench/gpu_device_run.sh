@@ -11,7 +11,7 @@
 set -u
 MODE=${1:-first}
 R=$(pwd)   # the repo; CLI commands run from /tmp (its wheel install of olive-lab is not editable)
-W=${WHEELS:-$R/.whl}  # the wheels; over 64 MiB they come in two calls: `mkdir -p /tmp/w && cp .whl/* /tmp/w`, then WHEELS=/tmp/w
+W=${WHEELS:-$R/.whl}  # the wheels; over 64 MiB they come in two calls: `mkdir -p /tmp/w && cp -r .whl/. /tmp/w`, then WHEELS=/tmp/w
 T0=$(date +%s)
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 OLIVE_LAB_ENVS=/tmp/envs TF_BUILD=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1

@@ -26,8 +26,8 @@ from .lab import Lab, StepPlan
 from .units import fmt_bytes, fmt_ms
 
 #: Held-out rows scored per stage (every row of the default split, 30 of the lab's 299; a larger --eval-data file
-#: is cut), answers compared, and new tokens per answer: the step takes ~35 s on 2 cores with SmolLM2-135M, most
-#: of it the ONNX model's one-row-at-a-time scoring (~0.3 s a row and adapter setting).
+#: is cut), answers compared, and new tokens per answer: the step took 41.5 s on 2 cores with SmolLM2-135M, more
+#: than half of it the ONNX model's one-row-at-a-time scoring (~0.3 s a row and adapter setting).
 MAX_ROWS = 32
 ANSWER_PROMPTS = 3
 ANSWER_TOKENS = 48
